@@ -1,0 +1,116 @@
+/* `descent train`: parse flags, load data, build the trainer, run, report. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "descent/common.h"
+#include "descent/train.h"
+
+static const char *const activations[] = {"relu", "leaky_relu", "tanh", "sigmoid", NULL};
+static const char *const dropout_forms[] = {"inverted", "scale-at-test", NULL};
+static const char *const inits[] = {"auto", "he-normal", "he-uniform", "xavier-normal", "xavier-uniform", "pytorch", NULL};
+static const char *const samplings[] = {"shuffle", "replacement", "sequential", NULL};
+
+static int parse_batch(const char *value, void *ptr, char *err, size_t errlen) {
+  int *b = ptr;
+  if (strcmp(value, "full") == 0) { *b = 0; return 0; }
+  long v;
+  if (ds_parse_long(value, &v) != 0 || v < 1 || v > 100000000) {
+    snprintf(err, errlen, "expected an integer >= 1 or 'full'");
+    return -1;
+  }
+  *b = (int)v;
+  return 0;
+}
+
+static const char *train_summary =
+    "Train a multilayer perceptron on an image-classification dataset (IDX files) and\n"
+    "evaluate it on the test set after every epoch. A hidden layer is\n"
+    "Linear -> [BatchNorm1d] -> activation -> [Dropout]; the loss is softmax cross-entropy.\n"
+    "The summary of each epoch goes to stderr; --json prints one JSON object on stdout.";
+
+int ds_cmd_train(int argc, char **argv) {
+  ds_train_config cfg;
+  ds_train_config_defaults(&cfg);
+  cfg.model.n_hidden = 2;
+  cfg.model.hidden[0] = 256;
+  cfg.model.hidden[1] = 128;
+  ds_data_source src = {0};
+  const char *backend = "auto";
+  const char *optimizer = "sgd";
+  int device = 0, json = 0;
+
+  ds_flag flags[96] = {
+    {"--data", DS_FLAG_STRING, &src.data_dir, "DIR", "folder with the four IDX files (train-images-idx3-ubyte[.gz], ...)", .group = "Data"},
+    {"--dataset", DS_FLAG_STRING, &src.dataset, "NAME", "fashion-mnist (" DS_DEFAULT_DATA_DIR ") or mnist (datasets/fetch-mnist.sh)", .default_text = "fashion-mnist"},
+    {"--train-images", DS_FLAG_STRING, &src.train_images, "FILE", "training images (IDX, raw or .gz)"},
+    {"--train-labels", DS_FLAG_STRING, &src.train_labels, "FILE", "training labels"},
+    {"--test-images", DS_FLAG_STRING, &src.test_images, "FILE", "test images"},
+    {"--test-labels", DS_FLAG_STRING, &src.test_labels, "FILE", "test labels"},
+    {"--test-fraction", DS_FLAG_FLOAT, &src.test_fraction, "F", "hold out the last F of the training file as the test set", "(0,1)", .default_text = "off"},
+    {"--standardize", DS_FLAG_BOOL, &cfg.standardize, NULL, "standardise pixels with the training set's mean and std (default: scale to [0,1])"},
+    {"--hidden", DS_FLAG_CUSTOM, &cfg.model, "W1,W2,..", "hidden layer widths, or none", .parse = ds_cli_parse_hidden, .default_text = "256,128", .group = "Model"},
+    {"--activation", DS_FLAG_CHOICE, &cfg.model.activation, NULL, "hidden activation", .choices = activations},
+    {"--leaky-slope", DS_FLAG_FLOAT, &cfg.model.leaky_slope, "S", "negative slope of leaky_relu", "[0,1)"},
+    {"--batchnorm", DS_FLAG_BOOL, &cfg.model.batchnorm, NULL, "BatchNorm1d after each hidden linear layer"},
+    {"--bn-momentum", DS_FLAG_FLOAT, &cfg.model.bn_momentum, "M", "running-statistics momentum (PyTorch convention)", "[0,1]"},
+    {"--bn-eps", DS_FLAG_FLOAT, &cfg.model.bn_eps, "E", "batchnorm epsilon", "(0,inf)"},
+    {"--dropout", DS_FLAG_FLOAT, &cfg.model.dropout, "P", "dropout probability after each hidden activation", "[0,1)"},
+    {"--input-dropout", DS_FLAG_FLOAT, &cfg.model.input_dropout, "P", "dropout probability on the input pixels", "[0,1)"},
+    {"--dropout-form", DS_FLAG_CHOICE, &cfg.model.dropout_form, NULL, "inverted: kept/(1-p) in training; scale-at-test: x*(1-p) at test", .choices = dropout_forms},
+    {"--init", DS_FLAG_CHOICE, &cfg.model.init, NULL, "weight init; auto = He (relu) or Xavier (tanh/sigmoid), normal", .choices = inits},
+  };
+  int n = 0;
+  while (flags[n].name) n++;
+  n += ds_cli_optim_flags(flags + n, &cfg.optim, &optimizer);
+  ds_flag loop[] = {
+    {"--epochs", DS_FLAG_LONG, &cfg.epochs, "N", "passes over the training set", "[0,inf)", .group = "Training loop"},
+    {"--steps", DS_FLAG_LONG, &cfg.steps, "N", "stop after N updates instead (0 = use --epochs)", "[0,inf)"},
+    {"--batch-size", DS_FLAG_CUSTOM, &cfg.batch_size, "N|full", "samples per batch; 1 = pure SGD, full = batch gradient descent", .parse = parse_batch, .default_text = "64"},
+    {"--sampling", DS_FLAG_CHOICE, &cfg.sampling, NULL, "shuffle each epoch, draw with replacement, or keep file order", .choices = samplings},
+    {"--drop-last", DS_FLAG_BOOL, &cfg.drop_last, NULL, "drop the last, smaller batch of an epoch"},
+    {"--accum", DS_FLAG_INT, &cfg.accum, "K", "average the gradients of K batches per update", "[1,inf)"},
+    {"--seed", DS_FLAG_U64, &cfg.seed, "S", "seed of init, shuffling and dropout"},
+    {"--eval-batch", DS_FLAG_INT, &cfg.eval_batch, "N", "rows per evaluation batch", "[1,inf)"},
+    {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
+    {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
+    {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results as the last line of stdout"},
+    {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "no per-epoch lines on stderr"},
+    {NULL},
+  };
+  memcpy(flags + n, loop, sizeof loop);
+  ds_flags_parse("train", flags, argc, argv, NULL, 0, "[flags]", train_summary);
+  ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
+  if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
+    ds_fatal(DS_EXIT_USAGE, "train: --backend: expected auto, cpu or cuda, got '%s'", backend);
+
+  const ds_backend *be = ds_backend_select(backend, device);
+  ds_dataset train, test;
+  ds_data_load(&src, &train, &test);
+  ds_trainer t;
+  ds_trainer_init(&t, be, &cfg, &train, &test);
+  if (!cfg.quiet) {
+    char desc[256];
+    ds_mlp_describe(&t.model, desc, sizeof desc);
+    fprintf(stderr, "descent: %s on %s; %d train / %d test samples; %s lr %g, batch %d\n", desc, be->device,
+            train.n, test.n, optimizer, (double)cfg.optim.lr, t.sampler.batch_size);
+  }
+  ds_train_result r;
+  ds_train_run(&t, &r);
+  if (json)
+    printf("{\"backend\":\"%s\",\"device\":\"%s\",\"optimizer\":\"%s\",\"params\":%zu,\"epochs\":%ld,"
+           "\"steps\":%ld,\"batch_size\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
+           "\"test_loss\":%.6f,\"test_accuracy\":%.6f,\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
+           be->name, be->device, optimizer, t.model.n_params, r.epochs, r.steps, t.sampler.batch_size,
+           r.train_loss, r.train_accuracy, r.test_loss, r.test_accuracy, r.seconds, r.samples_per_second);
+  else
+    printf("test_accuracy %.4f  test_loss %.4f  (%ld epochs, %ld updates, %.1f s)\n", r.test_accuracy,
+           r.test_loss, r.epochs, r.steps, r.seconds);
+  if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
+  ds_trainer_free(&t);
+  ds_dataset_free(&train);
+  ds_dataset_free(&test);
+  return DS_EXIT_OK;
+}

@@ -1,0 +1,7 @@
+/* The subcommands of the descent binary. Each returns an exit status. */
+#ifndef DS_COMMANDS_H
+#define DS_COMMANDS_H
+
+int ds_cmd_train(int argc, char **argv);
+
+#endif

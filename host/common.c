@@ -1,0 +1,52 @@
+/* Error reporting and small helpers shared by everything. */
+#include "descent/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+void ds_fatal(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fflush(stdout);
+  fputs("descent: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(code);
+}
+
+void ds_note(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("descent: note: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+void *ds_xmalloc(size_t bytes, const char *what) {
+  void *p = malloc(bytes ? bytes : 1);
+  if (!p) ds_fatal(DS_EXIT_RUNTIME, "out of host memory allocating %zu bytes for %s", bytes, what);
+  return p;
+}
+
+void *ds_xcalloc(size_t count, size_t size, const char *what) {
+  if (size && count > SIZE_MAX / size)
+    ds_fatal(DS_EXIT_RUNTIME, "size overflow allocating %zu x %zu bytes for %s", count, size, what);
+  void *p = calloc(count ? count : 1, size ? size : 1);
+  if (!p) ds_fatal(DS_EXIT_RUNTIME, "out of host memory allocating %zu x %zu bytes for %s", count, size, what);
+  return p;
+}
+
+size_t ds_mul_size(size_t n, size_t m) {
+  if (n && m > SIZE_MAX / n) return 0;
+  return n * m;
+}
+
+double ds_now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,50 @@
+/* descent — one binary, subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "descent/backend.h"
+#include "descent/common.h"
+
+static void print_help(void) {
+  printf("descent %s — train multilayer perceptrons on the CPU or an NVIDIA GPU\n\n"
+         "usage: descent <command> [flags]\n\n"
+         "commands:\n"
+         "  train        train and evaluate an MLP (descent train --help)\n\n"
+         "flags:\n"
+         "  --help       this text\n"
+         "  --version    version, CUDA support, the device found\n\n"
+         "exit status: 0 success, 1 runtime failure (I/O, device, numerical),\n"
+         "             2 bad usage or input, 77 a GPU was asked for and none is present\n",
+         DESCENT_VERSION);
+}
+
+static void print_version(void) {
+  printf("descent %s\n", DESCENT_VERSION);
+  printf("cpu: %s\n", ds_backend_cpu()->device);
+  if (!ds_cuda_compiled()) {
+    printf("cuda: not compiled in\n");
+    return;
+  }
+  char why[256] = "";
+  const ds_backend *be = ds_backend_cuda(0, why, sizeof why);
+  printf("cuda: compiled in; %s\n", be ? be->device : why);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_help();
+    return DS_EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    print_help();
+    return DS_EXIT_OK;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    print_version();
+    return DS_EXIT_OK;
+  }
+  if (strcmp(cmd, "train") == 0) return ds_cmd_train(argc - 2, argv + 2);
+  ds_fatal(DS_EXIT_USAGE, "unknown command '%s' (see 'descent --help')", cmd);
+}

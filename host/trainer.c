@@ -1,0 +1,273 @@
+/* The trainer: flat buffers on a backend, forward, backward, one update,
+ * evaluation. Everything numerical goes through the backend table. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "descent/common.h"
+#include "descent/philox.h"
+#include "descent/train.h"
+
+void ds_train_config_defaults(ds_train_config *c) {
+  memset(c, 0, sizeof *c);
+  ds_mlp_spec_defaults(&c->model);
+  ds_optim_defaults(&c->optim, DS_OPT_SGD);
+  c->epochs = 10;
+  c->batch_size = 64;
+  c->sampling = DS_SAMPLE_SHUFFLE;
+  c->accum = 1;
+  c->seed = 1;
+  c->eval_batch = 1000;
+}
+
+static float *alloc_floats(const ds_backend *be, size_t n, const char *what) {
+  return (float *)be->alloc(n * sizeof(float), what);
+}
+
+static void alloc_workspace(ds_trainer *t) {
+  const ds_backend *be = t->be;
+  const ds_mlp_spec *s = &t->model.spec;
+  size_t rows = (size_t)t->max_batch;
+  t->x = alloc_floats(be, rows * (size_t)t->d, "the input batch");
+  if (s->input_dropout > 0.0f) t->x_drop = alloc_floats(be, rows * (size_t)t->d, "the input-dropout batch");
+  for (int l = 0; l < t->model.n_layers; l++) {
+    const ds_layer *L = &t->model.layers[l];
+    ds_layer_ws *w = &t->ws[l];
+    size_t n = rows * (size_t)L->out;
+    w->z = alloc_floats(be, n, "linear outputs");
+    w->dz = alloc_floats(be, n, "linear output gradients");
+    if (!L->hidden) continue;
+    w->a = alloc_floats(be, n, "activations");
+    w->da = alloc_floats(be, n, "activation gradients");
+    if (s->batchnorm) {
+      w->h = alloc_floats(be, n, "batchnorm outputs");
+      w->bn_mean = alloc_floats(be, (size_t)L->out, "batchnorm means");
+      w->bn_rstd = alloc_floats(be, (size_t)L->out, "batchnorm rstd");
+    }
+    if (s->dropout > 0.0f) w->o = alloc_floats(be, n, "dropout outputs");
+  }
+  t->d_indices = (int32_t *)be->alloc(rows * sizeof(int32_t), "batch indices");
+  t->d_labels = (int32_t *)be->alloc(rows * sizeof(int32_t), "batch labels");
+  t->h_indices = ds_xcalloc(rows, sizeof(int32_t), "batch indices");
+  t->d_acc = (double *)be->alloc(2 * sizeof(double), "loss accumulators");
+  t->d_eval_acc = (double *)be->alloc(2 * sizeof(double), "loss accumulators");
+}
+
+/* x = (byte/255 - mean) / std as one multiply-add: scale = 1/(255 std), shift = -mean/std */
+static void input_scaling(ds_trainer *t, const ds_dataset *train) {
+  t->scale = 1.0f / 255.0f;
+  t->shift = 0.0f;
+  if (!t->cfg.standardize) return;
+  double sum = 0.0, ss = 0.0;
+  size_t n = (size_t)train->n * (size_t)train->d;
+  for (size_t i = 0; i < n; i++) {
+    double v = train->images[i] / 255.0;
+    sum += v;
+    ss += v * v;
+  }
+  double mean = sum / (double)n, var = ss / (double)n - mean * mean;
+  double std = sqrt(var > 1e-12 ? var : 1e-12);
+  t->scale = (float)(1.0 / (255.0 * std));
+  t->shift = (float)(-mean / std);
+}
+
+void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config *cfg,
+                     const ds_dataset *train, const ds_dataset *test) {
+  memset(t, 0, sizeof *t);
+  t->be = be;
+  t->cfg = *cfg;
+  char err[256];
+  if (ds_mlp_layout(&t->model, &cfg->model, train->d, train->n_classes, err, sizeof err) != 0)
+    ds_fatal(DS_EXIT_USAGE, "%s", err);
+  if (ds_optim_validate(&cfg->optim, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "%s", err);
+  int B = cfg->batch_size <= 0 || cfg->batch_size > train->n ? train->n : cfg->batch_size;
+  int drop_last = cfg->drop_last;
+  if (cfg->model.batchnorm) {
+    if (B < 2) ds_fatal(DS_EXIT_USAGE, "--batch-size: --batchnorm needs batches of at least 2 samples (as torch.nn.BatchNorm1d in training)");
+    if (cfg->sampling != DS_SAMPLE_REPLACEMENT && train->n % B == 1 && !drop_last) {
+      ds_note("--batchnorm: the last batch of each epoch would hold 1 sample; dropping it (as --drop-last)");
+      drop_last = 1;
+    }
+  }
+  t->n_train = train->n;
+  t->n_test = test->n;
+  t->d = train->d;
+  int eval_rows = cfg->eval_batch < 1 ? 1000 : cfg->eval_batch;
+  if (eval_rows > test->n) eval_rows = test->n;
+  t->cfg.eval_batch = eval_rows;
+  t->max_batch = B > eval_rows ? B : eval_rows;
+  ds_sampler_init(&t->sampler, train->n, B, cfg->sampling, drop_last, cfg->seed);
+
+  /* flat buffers: parameters, gradients, statistics, optimizer state by role */
+  size_t np = t->model.n_params, ns = t->model.n_stats;
+  t->params = alloc_floats(be, np, "parameters");
+  t->grads = alloc_floats(be, np, "gradients");
+  t->stats = alloc_floats(be, ns ? ns : 1, "batchnorm running statistics");
+  ds_optim_roles roles = ds_optim_state_roles(&cfg->optim);
+  t->opt.param = t->params;
+  t->opt.grad = t->grads;
+  t->opt.m = roles.m ? alloc_floats(be, np, "optimizer state (momentum / first moment)") : NULL;
+  t->opt.v = roles.v ? alloc_floats(be, np, "optimizer state (second moment)") : NULL;
+  t->opt.vmax = roles.vmax ? alloc_floats(be, np, "optimizer state (amsgrad max)") : NULL;
+  t->opt.gavg = roles.gavg ? alloc_floats(be, np, "optimizer state (gradient average)") : NULL;
+  const ds_optim_config *oc = &cfg->optim;
+  if (oc->kind == DS_OPT_SGD && oc->nesterov && oc->nesterov_form == DS_NESTEROV_LOOKAHEAD &&
+      oc->momentum_form == DS_MOMENTUM_PYTORCH)
+    t->lookahead = alloc_floats(be, np, "look-ahead parameters");
+
+  float *h_params = ds_xcalloc(np, sizeof(float), "parameters");
+  float *h_stats = ds_xcalloc(ns ? ns : 1, sizeof(float), "statistics");
+  ds_mlp_init_params(&t->model, h_params, h_stats, cfg->seed);
+  be->upload(t->params, h_params, np * sizeof(float));
+  be->upload(t->stats, h_stats, ns * sizeof(float));
+  if (t->opt.v && oc->kind == DS_OPT_ADAGRAD && oc->initial_accumulator != 0.0f) {
+    for (size_t i = 0; i < np; i++) h_params[i] = oc->initial_accumulator;
+    be->upload(t->opt.v, h_params, np * sizeof(float));
+  }
+  free(h_params);
+  free(h_stats);
+
+  /* the dataset goes up once, as bytes */
+  size_t tr = (size_t)train->n * (size_t)train->d, te = (size_t)test->n * (size_t)test->d;
+  t->train_images = be->alloc(tr, "the training images");
+  t->train_labels = be->alloc((size_t)train->n, "the training labels");
+  t->test_images = be->alloc(te, "the test images");
+  t->test_labels = be->alloc((size_t)test->n, "the test labels");
+  be->upload(t->train_images, train->images, tr);
+  be->upload(t->train_labels, train->labels, (size_t)train->n);
+  be->upload(t->test_images, test->images, te);
+  be->upload(t->test_labels, test->labels, (size_t)test->n);
+  input_scaling(t, train);
+  alloc_workspace(t);
+}
+
+void ds_trainer_free(ds_trainer *t) {
+  const ds_backend *be = t->be;
+  void *bufs[] = {t->params, t->grads, t->stats, t->opt.m, t->opt.v, t->opt.vmax, t->opt.gavg,
+                  t->lookahead, t->train_images, t->train_labels, t->test_images, t->test_labels,
+                  t->d_indices, t->d_labels, t->x, t->x_drop, t->d_acc, t->d_eval_acc};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+    if (bufs[i]) be->free(bufs[i]);
+  for (int l = 0; l < t->model.n_layers; l++) {
+    ds_layer_ws *w = &t->ws[l];
+    void *wb[] = {w->z, w->dz, w->h, w->a, w->o, w->da, w->bn_mean, w->bn_rstd};
+    for (size_t i = 0; i < sizeof wb / sizeof wb[0]; i++)
+      if (wb[i]) be->free(wb[i]);
+  }
+  ds_sampler_free(&t->sampler);
+  free(t->h_indices);
+  memset(t, 0, sizeof *t);
+}
+
+/* What layer l reads: the (dropped-out) batch, or the previous layer's output. */
+static const float *layer_input(const ds_trainer *t, int l) {
+  if (l == 0) return t->x_drop ? t->x_drop : t->x;
+  const ds_layer_ws *p = &t->ws[l - 1];
+  return p->o ? p->o : p->a;
+}
+
+void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training) {
+  const ds_backend *be = t->be;
+  const ds_mlp_spec *s = &t->model.spec;
+  uint64_t key_step = (uint64_t)t->micro_step;
+  if (t->x_drop)
+    be->dropout_forward(t->x_drop, t->x, (size_t)B * t->d, s->input_dropout, s->dropout_form,
+                        training, t->cfg.seed, DS_STREAM_DROPOUT + 0, key_step);
+  for (int l = 0; l < t->model.n_layers; l++) {
+    const ds_layer *L = &t->model.layers[l];
+    ds_layer_ws *w = &t->ws[l];
+    size_t n = (size_t)B * L->out;
+    be->linear_forward(w->z, layer_input(t, l), params + L->weight.offset, params + L->bias.offset,
+                       B, L->in, L->out);
+    if (!L->hidden) break;
+    const float *cur = w->z;
+    if (w->h) {
+      be->batchnorm_forward(w->h, w->bn_mean, w->bn_rstd, t->stats + L->running_mean.offset,
+                            t->stats + L->running_var.offset, w->z, params + L->gamma.offset,
+                            params + L->beta.offset, B, L->out, training, s->bn_momentum, s->bn_eps);
+      cur = w->h;
+    }
+    be->activation_forward(w->a, cur, n, s->activation, s->leaky_slope);
+    if (w->o)
+      be->dropout_forward(w->o, w->a, n, s->dropout, s->dropout_form, training, t->cfg.seed,
+                          DS_STREAM_DROPOUT + (uint32_t)(l + 1), key_step);
+  }
+}
+
+void ds_trainer_backward(ds_trainer *t, const float *params, int B) {
+  const ds_backend *be = t->be;
+  const ds_mlp_spec *s = &t->model.spec;
+  uint64_t key_step = (uint64_t)t->micro_step;
+  for (int l = t->model.n_layers - 1; l >= 0; l--) {
+    const ds_layer *L = &t->model.layers[l];
+    ds_layer_ws *w = &t->ws[l];
+    size_t n = (size_t)B * L->out;
+    if (L->hidden) { /* da (gradient of the layer output) -> dz */
+      if (w->o)
+        be->dropout_backward(w->da, w->da, n, s->dropout, s->dropout_form, t->cfg.seed,
+                             DS_STREAM_DROPOUT + (uint32_t)(l + 1), key_step);
+      be->activation_backward(w->h ? w->da : w->dz, w->da, w->a, n, s->activation, s->leaky_slope);
+      if (w->h)
+        be->batchnorm_backward(w->dz, t->grads + L->gamma.offset, t->grads + L->beta.offset, w->da,
+                               w->z, w->bn_mean, w->bn_rstd, params + L->gamma.offset, B, L->out);
+    }
+    float *dinp = l > 0 ? t->ws[l - 1].da : NULL;
+    be->linear_backward(dinp, t->grads + L->weight.offset, t->grads + L->bias.offset, w->dz,
+                        layer_input(t, l), params + L->weight.offset, B, L->in, L->out);
+  }
+}
+
+/* Gather rows idx[0..B) of a byte set into t->x / t->d_labels. */
+static void gather(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int B) {
+  t->be->upload(t->d_indices, t->h_indices, (size_t)B * sizeof(int32_t));
+  t->be->gather_forward(t->x, t->d_labels, images, labels, t->d_indices, B, t->d, t->scale, t->shift);
+}
+
+int ds_trainer_update(ds_trainer *t, int k) {
+  const ds_backend *be = t->be;
+  const ds_optim_config *oc = &t->cfg.optim;
+  size_t np = t->model.n_params;
+  be->zero(t->grads, np * sizeof(float));
+  const float *params = t->params;
+  if (t->lookahead) { /* gradient at the look-ahead point w - mu*v */
+    be->axpy(t->lookahead, t->params, -oc->momentum, t->opt.m, np);
+    params = t->lookahead;
+  }
+  int samples = 0;
+  const ds_layer_ws *out = &t->ws[t->model.n_layers - 1];
+  for (int i = 0; i < k; i++) {
+    int B = ds_sampler_next(&t->sampler, t->h_indices);
+    if (B == 0) break;
+    gather(t, t->train_images, t->train_labels, B);
+    ds_trainer_forward(t, params, B, 1);
+    /* mean over the batch, averaged over the k micro-batches */
+    be->softmax_xent(out->dz, t->d_acc, out->z, t->d_labels, B, t->model.n_classes,
+                     1.0f / ((float)B * (float)k));
+    ds_trainer_backward(t, params, B);
+    t->micro_step++;
+    samples += B;
+  }
+  if (samples == 0) return 0;
+  ds_optim_scalars sc = ds_optim_scalars_at(oc, t->step, t->epoch);
+  be->optim_step(&t->opt, np, t->model.n_decay, oc, &sc);
+  t->step++;
+  return samples;
+}
+
+void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int n,
+                         double *loss, double *accuracy) {
+  const ds_backend *be = t->be;
+  const ds_layer_ws *out = &t->ws[t->model.n_layers - 1];
+  be->zero(t->d_eval_acc, 2 * sizeof(double));
+  for (int start = 0; start < n; start += t->cfg.eval_batch) {
+    int B = n - start < t->cfg.eval_batch ? n - start : t->cfg.eval_batch;
+    for (int b = 0; b < B; b++) t->h_indices[b] = start + b;
+    gather(t, images, labels, B);
+    ds_trainer_forward(t, t->params, B, 0);
+    be->softmax_xent(NULL, t->d_eval_acc, out->z, t->d_labels, B, t->model.n_classes, 0.0f);
+  }
+  double acc[2];
+  be->download(acc, t->d_eval_acc, sizeof acc);
+  *loss = acc[0] / n;
+  *accuracy = acc[1] / n;
+}

@@ -1,0 +1,119 @@
+/* descent — the backend interface.
+ *
+ * A backend is a table of function pointers: memory management and every op
+ * of the MLP. Host code (host/) calls ops only through this table, so the CPU
+ * reference (kernels/backend_cpu.c) and CUDA (kernels/backend_cuda.cu) are
+ * interchangeable and can be run side by side on the same data.
+ *
+ * Conventions for every op:
+ *   - all pointers are backend memory (device memory for CUDA);
+ *   - argument order: outputs, saved state, inputs, weights, sizes, options;
+ *   - row-major tensors; a batch of activations is [B, C];
+ *     a weight matrix is [C_out, C_in] as in torch.nn.Linear;
+ *   - gradients of parameters ACCUMULATE (+=) so that micro-batches can be
+ *     summed; gradients of activations are OVERWRITTEN.
+ */
+#ifndef DESCENT_BACKEND_H
+#define DESCENT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "descent/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { DS_ACT_RELU, DS_ACT_LEAKY_RELU, DS_ACT_TANH, DS_ACT_SIGMOID } ds_activation;
+typedef enum { DS_DROPOUT_INVERTED, DS_DROPOUT_SCALE_AT_TEST } ds_dropout_form;
+
+typedef struct ds_backend {
+  const char *name;          /* "cpu" or "cuda" */
+  const char *device;        /* human-readable device description */
+
+  /* ---- memory (bytes) -------------------------------------------------- */
+  void *(*alloc)(size_t bytes, const char *what);   /* zeroed; exits 1 with sizes on OOM */
+  void (*free)(void *ptr);
+  void (*upload)(void *dst, const void *src, size_t bytes);     /* host -> backend */
+  void (*download)(void *dst, const void *src, size_t bytes);   /* backend -> host */
+  void (*copy)(void *dst, const void *src, size_t bytes);       /* backend -> backend */
+  void (*zero)(void *dst, size_t bytes);
+  void (*synchronize)(void);
+
+  /* ---- ops ------------------------------------------------------------- */
+  /* x[B,D] = images[indices[b], :] * scale + shift;  y[B] = labels[indices[b]]
+   * images: [N, D] uint8, labels: [N] uint8, indices: [B] int32 */
+  void (*gather_forward)(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
+                         const int32_t *indices, int B, int D, float scale, float shift);
+
+  /* out[B,C_out] = inp[B,C_in] @ weight[C_out,C_in]^T + bias[C_out] */
+  void (*linear_forward)(float *out, const float *inp, const float *weight, const float *bias,
+                         int B, int C_in, int C_out);
+  /* dinp[B,C_in] = dout @ weight            (skipped when dinp is NULL)
+   * dweight[C_out,C_in] += dout^T @ inp;  dbias[C_out] += sum_b dout[b,:] */
+  void (*linear_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, int B, int C_in, int C_out);
+
+  /* out[n] = act(inp[n]); slope is leaky ReLU's negative slope */
+  void (*activation_forward)(float *out, const float *inp, size_t n, ds_activation act, float slope);
+  /* dinp[n] = dout[n] * act'(.) computed from the saved OUTPUT out[n] (may alias dout) */
+  void (*activation_backward)(float *dinp, const float *dout, const float *out, size_t n,
+                              ds_activation act, float slope);
+
+  /* BatchNorm1d over inp[B,C] with PyTorch semantics.
+   * training: mean/var over the batch (biased var normalises), saves mean[C]
+   *   and rstd[C] = 1/sqrt(var+eps), updates running_mean/var[C] with
+   *   momentum (unbiased var, B/(B-1)); requires B > 1.
+   * inference: normalises with running_mean/var; mean/rstd untouched. */
+  void (*batchnorm_forward)(float *out, float *mean, float *rstd, float *running_mean,
+                            float *running_var, const float *inp, const float *gamma,
+                            const float *beta, int B, int C, int training, float momentum, float eps);
+  /* dinp[B,C] (overwritten); dgamma[C], dbeta[C] accumulate. Uses the saved mean/rstd. */
+  void (*batchnorm_backward)(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                             const float *inp, const float *mean, const float *rstd,
+                             const float *gamma, int B, int C);
+
+  /* Dropout of probability p over n elements. Element e is kept when
+   * ds_philox_word(seed, stream, step, e) < ds_dropout_threshold(p).
+   * inverted: kept * 1/(1-p) in training, identity at test;
+   * scale-at-test: kept * 1 in training, x*(1-p) at test. out may alias inp. */
+  void (*dropout_forward)(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
+                          int training, uint64_t seed, uint32_t stream, uint64_t step);
+  /* dinp[n] = dout[n] * mask * scale (the mask is regenerated, not stored) */
+  void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
+                           uint64_t seed, uint32_t stream, uint64_t step);
+
+  /* Fused, numerically stable softmax + cross-entropy on logits[B,C], labels[B].
+   * acc[0] += sum_b loss_b; acc[1] += number of rows whose argmax is the label.
+   * dlogits[B,C] = (softmax - onehot) * grad_scale (skipped when dlogits is NULL). */
+  void (*softmax_xent)(float *dlogits, double *acc, const float *logits, const int32_t *labels,
+                       int B, int C, float grad_scale);
+
+  /* One optimizer update over all n parameters (see descent/optim.h for the
+   * order of clipping, decay and update). Indices < n_decay are weight
+   * matrices. grad is only read: clipping and decay are applied on the fly. */
+  void (*optim_step)(const ds_optim_buffers *buf, size_t n, size_t n_decay,
+                     const ds_optim_config *cfg, const ds_optim_scalars *s);
+
+  /* out[n] = a[n] + alpha * b[n] (used for Nesterov look-ahead weights) */
+  void (*axpy)(float *out, const float *a, float alpha, const float *b, size_t n);
+} ds_backend;
+
+/* The CPU reference backend (always present). */
+const ds_backend *ds_backend_cpu(void);
+
+/* The CUDA backend, or NULL with the reason in `why` (built without CUDA,
+ * no driver, no device). `device` selects the GPU. */
+const ds_backend *ds_backend_cuda(int device, char *why, size_t why_len);
+
+/* Resolve "cpu", "cuda" or "auto". cuda with no GPU exits 77; auto falls back
+ * to the CPU with a note when CUDA support is compiled in but no GPU is found. */
+const ds_backend *ds_backend_select(const char *name, int device);
+
+/* Whether CUDA support was compiled into this build. */
+int ds_cuda_compiled(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/* descent — common definitions: exit codes, error reporting, small helpers.
+ *
+ * Two prefixes, as in kann: `ds_` is the public C API, `DS_` its macros and
+ * constants. Ops in kernels/ are named <stem>_<backend> (linear_forward_cpu,
+ * linear_forward_cuda) and are reached through the backend table only. */
+#ifndef DESCENT_COMMON_H
+#define DESCENT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit status, as ../shared/design/ENGINE.md documents them. */
+enum {
+  DS_EXIT_OK = 0,
+  DS_EXIT_RUNTIME = 1,  /* I/O, device or numerical failure */
+  DS_EXIT_USAGE = 2,    /* bad flag, bad value, bad input file */
+  DS_EXIT_NOGPU = 77,   /* a GPU was asked for and none is present */
+  DS_EXIT_INTERRUPTED = 130
+};
+
+/* Print "descent: <message>" as one line on stderr and exit with `code`.
+ * Registered cleanup hooks (ds_atexit_cleanup) run first, so that files being
+ * written are closed or removed and nothing already written is lost. */
+#if defined(__GNUC__)
+__attribute__((noreturn, format(printf, 2, 3)))
+#endif
+void ds_fatal(int code, const char *fmt, ...);
+
+/* Print "descent: note: <message>" on stderr (not fatal). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void ds_note(const char *fmt, ...);
+
+/* malloc/calloc that exit 1 with the size asked for when memory runs out. */
+void *ds_xmalloc(size_t bytes, const char *what);
+void *ds_xcalloc(size_t count, size_t size, const char *what);
+
+/* n*m with an overflow check; returns 0 on overflow (callers treat 0 as an error
+ * because every product they take has non-zero factors). */
+size_t ds_mul_size(size_t n, size_t m);
+
+/* Monotonic wall clock in seconds. */
+double ds_now_seconds(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

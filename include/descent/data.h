@@ -1,0 +1,60 @@
+/* descent — datasets: IDX files (raw or gzip) and the known locations. */
+#ifndef DESCENT_DATA_H
+#define DESCENT_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DS_IDX_MAGIC_IMAGES 0x00000803u  /* unsigned byte, 3 dimensions */
+#define DS_IDX_MAGIC_LABELS 0x00000801u  /* unsigned byte, 1 dimension */
+#define DS_IDX_MAX_ITEMS 100000000u      /* refuse absurd headers before allocating */
+#define DS_IDX_MAX_SIDE 4096u
+
+/* One IDX file: dims[0] items of dims[1]*dims[2] bytes (images) or 1 byte (labels). */
+typedef struct {
+  uint32_t magic;
+  int ndim;
+  uint32_t dims[3];
+  size_t item_size;        /* bytes per item */
+  uint8_t *data;           /* dims[0] * item_size bytes */
+} ds_idx;
+
+/* Read an IDX file, raw or gzip-compressed (detected from the content).
+ * expect_magic is DS_IDX_MAGIC_IMAGES or DS_IDX_MAGIC_LABELS.
+ * Returns 0, or -1 with a one-line message naming the file in err. */
+int ds_idx_read(const char *path, uint32_t expect_magic, ds_idx *out, char *err, size_t errlen);
+/* The same, from bytes in memory (the fuzzer's entry point). `name` labels messages. */
+int ds_idx_parse(const uint8_t *bytes, size_t len, const char *name, uint32_t expect_magic,
+                 ds_idx *out, char *err, size_t errlen);
+void ds_idx_free(ds_idx *idx);
+
+/* A labelled image set: n items of d bytes, labels in [0, n_classes). */
+typedef struct {
+  int n, d, rows, cols;
+  int n_classes;
+  uint8_t *images;         /* [n, d] */
+  uint8_t *labels;         /* [n] */
+} ds_dataset;
+
+typedef struct {
+  const char *data_dir;          /* folder with the four standard files */
+  const char *dataset;           /* "fashion-mnist" | "mnist" (known locations) */
+  const char *train_images, *train_labels, *test_images, *test_labels;
+  float test_fraction;           /* hold out the last F of train when no test files */
+} ds_data_source;
+
+/* Load the train and test sets. Exits 2 with a message on bad input. */
+void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test);
+void ds_dataset_free(ds_dataset *d);
+
+/* Where a named dataset lives ("fashion-mnist", "mnist"); NULL if unknown. */
+const char *ds_dataset_dir(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,43 @@
+/* descent — mini-batch sampling on the host.
+ *
+ * shuffle:     every epoch a seeded Fisher-Yates permutation (Philox words
+ *              keyed by seed, DS_STREAM_SAMPLER, epoch); each index once per epoch.
+ * replacement: every batch draws B indices uniformly with replacement; an epoch
+ *              is ceil(n/B) batches (n/B with drop_last).
+ * Batch size n gives full-batch gradient descent, 1 pure SGD. */
+#ifndef DESCENT_SAMPLER_H
+#define DESCENT_SAMPLER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { DS_SAMPLE_SHUFFLE, DS_SAMPLE_REPLACEMENT, DS_SAMPLE_SEQUENTIAL } ds_sample_mode;
+
+typedef struct {
+  int n, batch_size, drop_last;
+  ds_sample_mode mode;
+  uint64_t seed;
+  long epoch;              /* 0-based epoch being drawn */
+  int pos;                 /* next position in the epoch's order */
+  long batch_in_epoch;
+  int32_t *order;          /* [n] this epoch's permutation (shuffle/sequential) */
+} ds_sampler;
+
+void ds_sampler_init(ds_sampler *s, int n, int batch_size, ds_sample_mode mode, int drop_last,
+                     uint64_t seed);
+void ds_sampler_free(ds_sampler *s);
+/* Number of batches in one epoch. */
+long ds_sampler_batches_per_epoch(const ds_sampler *s);
+/* Start epoch `epoch` (0-based): draws its permutation. */
+void ds_sampler_begin_epoch(ds_sampler *s, long epoch);
+/* Fill idx with the next batch of the current epoch; returns its size
+ * (0 when the epoch is exhausted). */
+int ds_sampler_next(ds_sampler *s, int32_t *idx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,106 @@
+/* descent — the trainer: flat buffers on a backend, forward, backward, update,
+ * evaluation, and the epoch loop. */
+#ifndef DESCENT_TRAIN_H
+#define DESCENT_TRAIN_H
+
+#include <stdint.h>
+#include "descent/backend.h"
+#include "descent/data.h"
+#include "descent/model.h"
+#include "descent/optim.h"
+#include "descent/sampler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  ds_mlp_spec model;
+  ds_optim_config optim;
+  long epochs;
+  long steps;              /* > 0: stop after this many updates (overrides epochs) */
+  int batch_size;          /* 0 = full batch */
+  ds_sample_mode sampling;
+  int drop_last;
+  int accum;               /* micro-batches per update */
+  uint64_t seed;
+  int standardize;         /* (x - mean) / std with the training set's statistics */
+  int eval_batch;
+  int quiet;
+} ds_train_config;
+
+void ds_train_config_defaults(ds_train_config *c);
+
+/* Per-layer activation workspace, allocated on the backend for max_batch rows. */
+typedef struct {
+  float *z, *dz;           /* linear output and its gradient [B, out] */
+  float *h;                /* batchnorm output [B, out] (hidden layers with BN) */
+  float *a;                /* activation output [B, out] (hidden layers) */
+  float *o;                /* dropout output [B, out] (hidden layers with dropout) */
+  float *da;               /* gradient w.r.t. the layer's output, then (in place)
+                              w.r.t. a and h as backward walks down [B, out] */
+  float *bn_mean, *bn_rstd;/* saved batch statistics [out] */
+} ds_layer_ws;
+
+typedef struct {
+  const ds_backend *be;
+  ds_mlp model;
+  ds_train_config cfg;
+  int max_batch;
+  /* flat buffers on the backend */
+  float *params, *grads, *stats;
+  ds_optim_buffers opt;    /* param/grad point at the above; state per role */
+  float *lookahead;        /* w - mu*v for lookahead Nesterov, else NULL */
+  /* data on the backend */
+  uint8_t *train_images, *train_labels, *test_images, *test_labels;
+  int n_train, n_test, d;
+  float scale, shift;      /* gather: x = byte * scale + shift */
+  /* batch workspace */
+  int32_t *d_indices;      /* [max_batch] */
+  int32_t *d_labels;       /* [max_batch] */
+  float *x, *x_drop;       /* [max_batch, d] gathered batch, input-dropout output */
+  ds_layer_ws ws[DS_MAX_LAYERS];
+  double *d_acc;           /* [2] loss sum, correct count (training) */
+  double *d_eval_acc;      /* [2] evaluation */
+  /* host state */
+  ds_sampler sampler;
+  int32_t *h_indices;
+  long step;               /* updates applied */
+  long micro_step;         /* training forward passes (keys the dropout masks) */
+  long epoch;              /* epochs completed */
+} ds_trainer;
+
+/* Build the trainer: layout, init, uploads. Exits with a message on failure. */
+void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config *cfg,
+                     const ds_dataset *train, const ds_dataset *test);
+void ds_trainer_free(ds_trainer *t);
+
+/* Forward pass for B rows already gathered into t->x; leaves logits in the
+ * last layer's z. `params` is the weight buffer to use (t->params or lookahead). */
+void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training);
+/* Backward pass from dlogits (in the last layer's dz); accumulates into t->grads. */
+void ds_trainer_backward(ds_trainer *t, const float *params, int B);
+
+/* One update from `k` micro-batches drawn from the sampler; returns the number
+ * of samples used (0 when the epoch is exhausted). */
+int ds_trainer_update(ds_trainer *t, int k);
+
+/* Evaluate on the test (or any byte-) set in inference mode. */
+void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int n,
+                         double *loss, double *accuracy);
+
+typedef struct {
+  double train_loss, train_accuracy, test_loss, test_accuracy;
+  long epochs, steps;
+  double seconds, samples_per_second;
+  long samples;
+} ds_train_result;
+
+/* The whole run: epochs (or steps), evaluation after each epoch, a summary
+ * line per epoch on stderr unless quiet. */
+void ds_train_run(ds_trainer *t, ds_train_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

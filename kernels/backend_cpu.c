@@ -1,0 +1,56 @@
+/* The CPU reference backend: host memory and the *_cpu ops. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "descent/common.h"
+#include "gemm_cpu.h"
+#include "kernels_cpu.h"
+
+static void *cpu_alloc(size_t bytes, const char *what) {
+  return ds_xcalloc(1, bytes ? bytes : 1, what);
+}
+static void cpu_free(void *p) { free(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) {
+  if (bytes) memmove(dst, src, bytes);
+}
+static void cpu_zero(void *dst, size_t bytes) {
+  if (bytes) memset(dst, 0, bytes);
+}
+static void cpu_synchronize(void) {}
+
+static ds_backend cpu_backend = {
+  .name = "cpu",
+  .device = "CPU",
+  .alloc = cpu_alloc,
+  .free = cpu_free,
+  .upload = cpu_copy,
+  .download = cpu_copy,
+  .copy = cpu_copy,
+  .zero = cpu_zero,
+  .synchronize = cpu_synchronize,
+  .gather_forward = gather_forward_cpu,
+  .linear_forward = linear_forward_cpu,
+  .linear_backward = linear_backward_cpu,
+  .activation_forward = activation_forward_cpu,
+  .activation_backward = activation_backward_cpu,
+  .batchnorm_forward = batchnorm_forward_cpu,
+  .batchnorm_backward = batchnorm_backward_cpu,
+  .dropout_forward = dropout_forward_cpu,
+  .dropout_backward = dropout_backward_cpu,
+  .softmax_xent = softmax_xent_cpu,
+  .optim_step = optim_step_cpu,
+  .axpy = axpy_cpu,
+};
+
+const ds_backend *ds_backend_cpu(void) {
+  static int described = 0;
+  static char device[64];
+  if (!described) {
+    /* "CPU (cblas (OpenBLAS))" or "CPU (built-in C GEMM)" */
+    strcpy(device, "CPU, GEMM: ");
+    strncat(device, gemm_cpu_impl(), sizeof device - strlen(device) - 1);
+    cpu_backend.device = device;
+    described = 1;
+  }
+  return &cpu_backend;
+}

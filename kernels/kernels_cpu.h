@@ -1,0 +1,37 @@
+/* The CPU reference ops. Each is documented (formula, shapes) in
+ * descent/backend.h and at its definition; the CUDA twins in *_cuda.cu have
+ * the same stems, argument order and local names. */
+#ifndef DS_KERNELS_CPU_H
+#define DS_KERNELS_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "descent/backend.h"
+
+void gather_forward_cpu(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
+                        const int32_t *indices, int B, int D, float scale, float shift);
+void linear_forward_cpu(float *out, const float *inp, const float *weight, const float *bias,
+                        int B, int C_in, int C_out);
+void linear_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                         const float *inp, const float *weight, int B, int C_in, int C_out);
+void activation_forward_cpu(float *out, const float *inp, size_t n, ds_activation act, float slope);
+void activation_backward_cpu(float *dinp, const float *dout, const float *out, size_t n,
+                             ds_activation act, float slope);
+void batchnorm_forward_cpu(float *out, float *mean, float *rstd, float *running_mean,
+                           float *running_var, const float *inp, const float *gamma,
+                           const float *beta, int B, int C, int training, float momentum, float eps);
+void batchnorm_backward_cpu(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                            const float *inp, const float *mean, const float *rstd,
+                            const float *gamma, int B, int C);
+void dropout_forward_cpu(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
+                         int training, uint64_t seed, uint32_t stream, uint64_t step);
+void dropout_backward_cpu(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
+                          uint64_t seed, uint32_t stream, uint64_t step);
+void softmax_xent_cpu(float *dlogits, double *acc, const float *logits, const int32_t *labels,
+                      int B, int C, float grad_scale);
+void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,
+                    const ds_optim_config *cfg, const ds_optim_scalars *s);
+void axpy_cpu(float *out, const float *a, float alpha, const float *b, size_t n);
+
+#endif
