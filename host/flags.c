@@ -213,7 +213,8 @@ void ds_flags_help(FILE *out, const char *cmd, const char *usage, const char *su
     }
     char def[96];
     current_value(f, def, sizeof def);
-    fprintf(out, "  %-30s %s", left, f->help);
+    if (strlen(left) > 30) fprintf(out, "  %s\n  %-30s %s", left, "", f->help);
+    else fprintf(out, "  %-30s %s", left, f->help);
     if (def[0]) fprintf(out, " [default: %s]", def);
     fputc('\n', out);
   }

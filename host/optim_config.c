@@ -56,6 +56,12 @@ int ds_optim_validate(const ds_optim_config *c, char *err, size_t errlen) {
   if (c->nesterov && c->momentum <= 0.0f) FAIL("--nesterov: needs --momentum > 0");
   if (c->nesterov && c->dampening != 0.0f && c->momentum_form == DS_MOMENTUM_PYTORCH)
     FAIL("--nesterov: needs --dampening 0 (as torch.optim.SGD)");
+  /* lookahead keeps its own velocity v = mu*v + lr*g (optim_math.h) and the
+   * trainer takes the look-ahead gradient only for the pytorch form: with ema
+   * the run would silently be plain heavy-ball momentum. (keras + lookahead is
+   * keras' own Nesterov form, the same method in shifted variables.) */
+  if (c->nesterov && c->nesterov_form == DS_NESTEROV_LOOKAHEAD && c->momentum_form == DS_MOMENTUM_EMA)
+    FAIL("--nesterov-form lookahead: keeps its own velocity v = mu*v + lr*g; use --momentum-form pytorch, not ema");
   if (c->momentum > 0.0f && c->kind != DS_OPT_SGD && c->kind != DS_OPT_RMSPROP)
     FAIL("--momentum: applies to sgd and rmsprop only (adam uses --beta1)");
   if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f)) FAIL("--beta1: must be in [0,1), got %g", (double)c->beta1);

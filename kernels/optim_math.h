@@ -23,7 +23,8 @@ DS_HD float ds_clip_value(float g, float u) {
   return g;
 }
 
-DS_HD float ds_sign(float w) { return w > 0.0f ? 1.0f : (w < 0.0f ? -1.0f : 0.0f); }
+/* sign(w) in {-1, 0, 1} (0 for NaN), written without branches so loops vectorise */
+DS_HD float ds_sign(float w) { return (float)(w > 0.0f) - (float)(w < 0.0f); }
 
 /* Denominator of the adaptive methods: sqrt(s) + eps, or sqrt(s + eps). */
 DS_HD float ds_adaptive_denom(float s, float eps, int eps_in_sqrt) {
