@@ -1,12 +1,92 @@
 #!/usr/bin/env bash
-# make bench: runs every benchmark program that exists in the build.
+# make bench: every benchmark on every backend present, the PyTorch baseline
+# in the same run where PyTorch is installed, and a results file written by
+# this script (never edited by hand): bench/results/<date>-<device>.md.
+# BENCH_QUICK=1 runs fewer sizes and steps.
 set -euo pipefail
 build=${1:-build}
-ran=0
-for b in "$build"/bench/bench_*; do
-  [ -x "$b" ] || continue
-  echo "== $b"
-  "$b"
-  ran=1
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+backends=(cpu)
+if "$build/descent" --version | grep -q "^cuda: compiled in; " && ! "$build/descent" --version | grep -qi "no usable\|no cuda\|not implemented"; then
+  backends+=(cuda)
+else
+  echo "bench: no usable GPU here; GPU cases skipped ($("$build/descent" --version | grep '^cuda:'))" >&2
+fi
+gpu=$(command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 || true)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+threads=$(nproc)
+if [ "${BENCH_QUICK:-0}" = 1 ]; then sizes="1e5,4e6,mlp"; steps=20; batches=128,512; else sizes="1e4,1e5,1e6,4e6,1e7,mlp"; steps=50; batches=128,512,4096; fi
+[ "${backends[*]}" = cpu ] || sizes="$sizes,1e8"
+cmds=()
+run() { cmds+=("$*"); echo "+ $*" >&2; "$@"; }
+for be in "${backends[@]}"; do
+  run "$build/bench/bench_optim" --backend "$be" --params "$sizes" --json >>"$out/optim.jsonl"
+  run "$build/bench/bench_train" --backend "$be" --batch-size "$batches" --steps "$steps" --json >>"$out/train.jsonl"
 done
-[ $ran -eq 1 ] || echo "bench: no benchmark programs built yet"
+have_torch=0
+if python3 -c 'import torch' 2>/dev/null; then
+  have_torch=1
+  for be in "${backends[@]}"; do
+    run python3 "$here/pytorch_baseline.py" optim --device "$be" --params 4e6,1863690 --threads "$threads" >>"$out/torch_optim.jsonl"
+    run python3 "$here/pytorch_baseline.py" train --device "$be" --batch-size "$batches" --steps "$steps" --threads "$threads" >>"$out/torch_train.jsonl"
+  done
+fi
+device=$([ -n "$gpu" ] && echo "$gpu" | cut -d, -f1 | tr ' ' '-' | tr 'A-Z' 'a-z' || echo cpu)
+mkdir -p "$here/results"
+res="$here/results/$(date +%F)-$device.md"
+{
+  echo "# descent benchmarks, $(date +%F)"
+  echo
+  echo "Written by bench/run.sh; do not edit by hand."
+  echo
+  echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "- CPU: $cpu, $threads threads; GEMM: $("$build/descent" --version | sed -n 's/^cpu: //p')"
+  echo "- GPU: ${gpu:-none}"
+  echo "- PyTorch: $([ $have_torch = 1 ] && python3 -c 'import torch; print(torch.__version__)' || echo 'not installed')"
+  echo
+  echo "Commands:"
+  echo
+  for c in "${cmds[@]}"; do echo "    ${c//$root\//}"; done
+  echo
+  echo "## Optimizer step (bench_optim)"
+  echo
+  echo "| backend | optimizer | params | launches/step | us/step | GB/s | copy GB/s | ratio to copy |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(f"| {r[\"backend\"]} | {r[\"optimizer\"]} | {r[\"params\"]} | {r[\"launches_per_step\"]} | {r[\"us_per_step\"]:.1f} | {r[\"gbytes_per_s\"]:.2f} | {r[\"copy_gbytes_per_s\"]:.2f} | {r[\"ratio_to_copy\"]:.2f} |")
+' "$out/optim.jsonl"
+  echo
+  echo "## Training step (bench_train)"
+  echo
+  echo "| backend | model | batch | samples/s | ms/step | ms/epoch (60k) |"
+  echo "|---|---|---:|---:|---:|---:|"
+  python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(f"| {r[\"backend\"]} | {r[\"model\"]} | {r[\"batch_size\"]} | {r[\"samples_per_second\"]:.0f} | {r[\"ms_per_step\"]:.3f} | {r[\"ms_per_epoch\"]:.0f} |")
+' "$out/train.jsonl"
+  if [ $have_torch = 1 ]; then
+    echo
+    echo "## Against PyTorch (same machine, same run)"
+    echo
+    echo "Adam step, descent vs PyTorch (ratio = PyTorch time / descent time):"
+    echo
+    python3 "$here/compare.py" optim "$out/optim.jsonl" "$out/torch_optim.jsonl"
+    echo
+    echo "Training step, 784-1024-1024-10, BatchNorm, dropout 0.2, Adam (ratio = descent / PyTorch samples/s):"
+    echo
+    python3 "$here/compare.py" train "$out/train.jsonl" "$out/torch_train.jsonl"
+  else
+    echo
+    echo "PyTorch is not installed on this machine: no side-by-side baseline in this run."
+  fi
+} >"$res"
+cat "$res"
+echo "bench: wrote ${res#$root/}" >&2

@@ -1,4 +1,5 @@
 /* `descent train`: parse flags, load data, build the trainer, run, report. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,13 @@ static int parse_batch(const char *value, void *ptr, char *err, size_t errlen) {
   }
   *b = (int)v;
   return 0;
+}
+
+/* A JSON number, or null for a value that does not exist (no updates ran). */
+static const char *json_number(char *buf, size_t len, double v) {
+  if (isfinite(v)) snprintf(buf, len, "%.6f", v);
+  else snprintf(buf, len, "null");
+  return buf;
 }
 
 static const char *train_summary =
@@ -99,13 +107,16 @@ int ds_cmd_train(int argc, char **argv) {
   }
   ds_train_result r;
   ds_train_run(&t, &r);
-  if (json)
+  if (json) {
+    char tl[32], ta[32], vl[32], va[32];
     printf("{\"backend\":\"%s\",\"device\":\"%s\",\"optimizer\":\"%s\",\"params\":%zu,\"epochs\":%ld,"
-           "\"steps\":%ld,\"batch_size\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
-           "\"test_loss\":%.6f,\"test_accuracy\":%.6f,\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
+           "\"steps\":%ld,\"batch_size\":%d,\"train_loss\":%s,\"train_accuracy\":%s,"
+           "\"test_loss\":%s,\"test_accuracy\":%s,\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
            be->name, be->device, optimizer, t.model.n_params, r.epochs, r.steps, t.sampler.batch_size,
-           r.train_loss, r.train_accuracy, r.test_loss, r.test_accuracy, r.seconds, r.samples_per_second);
-  else
+           json_number(tl, sizeof tl, r.train_loss), json_number(ta, sizeof ta, r.train_accuracy),
+           json_number(vl, sizeof vl, r.test_loss), json_number(va, sizeof va, r.test_accuracy), r.seconds,
+           r.samples_per_second);
+  } else
     printf("test_accuracy %.4f  test_loss %.4f  (%ld epochs, %ld updates, %.1f s)\n", r.test_accuracy,
            r.test_loss, r.epochs, r.steps, r.seconds);
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");

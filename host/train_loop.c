@@ -42,7 +42,7 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
     ds_trainer_evaluate(t, t->test_images, t->test_labels, t->n_test, &res->test_loss, &res->test_accuracy);
     if (!c->quiet)
       fprintf(stderr, "epoch %3ld  step %7ld  lr %.4g  train_loss %.4f  train_acc %.4f  test_loss %.4f  test_acc %.4f  %.0f samples/s\n",
-              t->epoch, t->step, ds_schedule_lr(&c->optim, t->step > 0 ? t->step - 1 : 0),
+              t->epoch, t->step, (double)ds_optim_scalars_at(&c->optim, t->step > 0 ? t->step - 1 : 0, t->epoch - 1).lr,
               res->train_loss, res->train_accuracy, res->test_loss, res->test_accuracy,
               (double)samples / epoch_seconds);
   }

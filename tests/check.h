@@ -30,7 +30,7 @@ static int check_count = 0;
       fprintf(stderr, "     got %.9g want %.9g (diff %.3g)\n", g_, w_, fabs(g_ - w_));    \
   } while (0)
 
-static int check_finish(const char *suite) {
+static inline int check_finish(const char *suite) {
   if (check_failures) {
     fprintf(stderr, "%s: %d of %d checks FAILED\n", suite, check_failures, check_count);
     return 1;
@@ -41,7 +41,7 @@ static int check_finish(const char *suite) {
 
 /* Deterministic test data: xorshift64* uniform in [-1, 1). */
 static unsigned long long check_rng_state = 0x9E3779B97F4A7C15ull;
-static double check_uniform(void) {
+static inline double check_uniform(void) {
   check_rng_state ^= check_rng_state >> 12;
   check_rng_state ^= check_rng_state << 25;
   check_rng_state ^= check_rng_state >> 27;

@@ -9,7 +9,8 @@
  *   key     = { seed & 0xffffffff, seed >> 32 }
  *   counter = { element / 4, stream, step & 0xffffffff, step >> 32 }
  *   word    = output[element % 4]
- * where `stream` names the consumer: dropout of layer l is DS_STREAM_DROPOUT + l,
+ * (element / 4 is taken modulo 2^32: streams repeat beyond 2^34 elements, far
+ * past any tensor here) where `stream` names the consumer: dropout of layer l is DS_STREAM_DROPOUT + l,
  * initialisation of parameter tensor i is DS_STREAM_INIT + i, the sampler
  * uses DS_STREAM_SAMPLER. */
 #ifndef DESCENT_PHILOX_H
@@ -56,16 +57,22 @@ DS_HD ds_philox_ctr ds_philox4x32_10(ds_philox_ctr c, ds_philox_key k) {
   return c;
 }
 
+/* The four words of elements 4*group .. 4*group+3 of (seed, stream, step). */
+DS_HD ds_philox_ctr ds_philox_block(uint64_t seed, uint32_t stream, uint64_t step, uint64_t group) {
+  ds_philox_ctr c = {{(uint32_t)group, stream, (uint32_t)step, (uint32_t)(step >> 32)}};
+  ds_philox_key k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+  return ds_philox4x32_10(c, k);
+}
+
 /* The 32-bit word that belongs to `element` of (seed, stream, step). */
 DS_HD uint32_t ds_philox_word(uint64_t seed, uint32_t stream, uint64_t step, uint64_t element) {
-  ds_philox_ctr c = {{(uint32_t)(element >> 2), stream, (uint32_t)step, (uint32_t)(step >> 32)}};
-  ds_philox_key k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
-  ds_philox_ctr r = ds_philox4x32_10(c, k);
-  return r.v[element & 3u];
+  return ds_philox_block(seed, stream, step, element >> 2).v[element & 3u];
 }
 
 /* Keep threshold for dropout probability p: an element is kept when its word
- * is < threshold. Integer comparison, so both backends decide identically. */
+ * is < threshold. Integer comparison, so both backends decide identically.
+ * p <= 0 must be handled by the caller as "keep all" (a word of 0xffffffff
+ * would otherwise be dropped once in 2^32). */
 DS_HD uint32_t ds_dropout_threshold(float p) {
   double keep = 1.0 - (double)p;
   if (keep >= 1.0) return 0xFFFFFFFFu;
