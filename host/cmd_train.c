@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "descent/checkpoint.h"
 #include "descent/common.h"
 #include "descent/train.h"
 
@@ -49,6 +50,7 @@ int ds_cmd_train(int argc, char **argv) {
   const char *backend = "auto";
   const char *optimizer = "sgd";
   int device = 0, json = 0;
+  const char *resume = NULL;
 
   ds_flag flags[96] = {
     {"--data", DS_FLAG_STRING, &src.data_dir, "DIR", "folder with the four IDX files (train-images-idx3-ubyte[.gz], ...)", .group = "Data"},
@@ -86,11 +88,15 @@ int ds_cmd_train(int argc, char **argv) {
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results as the last line of stdout"},
     {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "no per-epoch lines on stderr"},
+    {"--save", DS_FLAG_STRING, &cfg.save_path, "FILE", "write a checkpoint at the end (atomically: FILE.tmp, then rename)", .group = "Checkpoints"},
+    {"--save-every", DS_FLAG_LONG, &cfg.save_every, "N", "also write it every N epochs (0 = only at the end)", "[0,inf)"},
+    {"--resume", DS_FLAG_STRING, &resume, "FILE", "continue from a checkpoint; give the same flags as the run that wrote it"},
     {NULL},
   };
   memcpy(flags + n, loop, sizeof loop);
   ds_flags_parse("train", flags, argc, argv, NULL, 0, "[flags]", train_summary);
   ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
+  if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
   if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
     ds_fatal(DS_EXIT_USAGE, "train: --backend: expected auto, cpu or cuda, got '%s'", backend);
 
@@ -99,6 +105,7 @@ int ds_cmd_train(int argc, char **argv) {
   ds_data_load(&src, &train, &test);
   ds_trainer t;
   ds_trainer_init(&t, be, &cfg, &train, &test);
+  if (resume) ds_checkpoint_resume_or_die(&t, resume);
   if (!cfg.quiet) {
     char desc[256];
     ds_mlp_describe(&t.model, desc, sizeof desc);

@@ -3,5 +3,7 @@
 #define DS_COMMANDS_H
 
 int ds_cmd_train(int argc, char **argv);
+int ds_cmd_eval(int argc, char **argv);
+int ds_cmd_playground(int argc, char **argv);
 
 #endif

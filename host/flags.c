@@ -73,7 +73,7 @@ int ds_flag_given(const ds_flag *flags, const char *name) {
 }
 
 static void usage_error(const char *cmd, const char *fmt, const char *a, const char *b) {
-  char msg[512];
+  char msg[1024];
   snprintf(msg, sizeof msg, fmt, a, b);
   ds_fatal(DS_EXIT_USAGE, "%s: %s (see 'descent %s --help')", cmd, msg, cmd);
 }
@@ -103,7 +103,8 @@ static void set_value(const char *cmd, ds_flag *f, const char *val) {
       char *end = NULL;
       errno = 0;
       unsigned long long u = strtoull(val, &end, 10);
-      ok = *val && *val != '-' && *end == '\0' && errno != ERANGE;
+      /* strtoull skips blanks and wraps a minus sign (" -1" -> 2^64-1): digits only */
+      ok = *val >= '0' && *val <= '9' && *end == '\0' && errno != ERANGE;
       if (ok) *(uint64_t *)f->ptr = (uint64_t)u;
       break;
     }
@@ -132,8 +133,8 @@ static void set_value(const char *cmd, ds_flag *f, const char *val) {
       describe_range(f->type == DS_FLAG_FLOAT ? "a finite number" : "an integer", f->range, r, sizeof r);
       snprintf(what, sizeof what, "expected %s", r);
     }
-    char msg[400];
-    snprintf(msg, sizeof msg, "%s, got '%s'", what, val);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s, got '%.200s'", what, val);
     usage_error(cmd, "%s: %s", f->name, msg);
   }
   f->given = 1;
@@ -198,7 +199,7 @@ void ds_flags_help(FILE *out, const char *cmd, const char *usage, const char *su
   fprintf(out, "usage: descent %s %s\n\n%s\n", cmd, usage, summary);
   for (const ds_flag *f = flags; f->name; f++) {
     if (f->group) fprintf(out, "\n%s:\n", f->group);
-    char left[96];
+    char left[256];
     if (f->type == DS_FLAG_CHOICE) {
       char list[160] = "";
       for (int i = 0; f->choices[i]; i++) {

@@ -10,7 +10,9 @@ static void print_help(void) {
   printf("descent %s — train multilayer perceptrons on the CPU or an NVIDIA GPU\n\n"
          "usage: descent <command> [flags]\n\n"
          "commands:\n"
-         "  train        train and evaluate an MLP (descent train --help)\n\n"
+         "  train        train and evaluate an MLP (descent train --help)\n"
+         "  eval         evaluate a checkpoint on a test set (descent eval --help)\n"
+         "  playground   optimizers on the course's toy functions: CSV and pictures\n\n"
          "flags:\n"
          "  --help       this text\n"
          "  --version    version, CUDA support, the device found\n\n"
@@ -46,5 +48,7 @@ int main(int argc, char **argv) {
     return DS_EXIT_OK;
   }
   if (strcmp(cmd, "train") == 0) return ds_cmd_train(argc - 2, argv + 2);
+  if (strcmp(cmd, "eval") == 0) return ds_cmd_eval(argc - 2, argv + 2);
+  if (strcmp(cmd, "playground") == 0) return ds_cmd_playground(argc - 2, argv + 2);
   ds_fatal(DS_EXIT_USAGE, "unknown command '%s' (see 'descent --help')", cmd);
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "descent/checkpoint.h"
 #include "descent/common.h"
 #include "descent/train.h"
 
@@ -18,6 +19,7 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
   long samples_total = 0;
   res->train_loss = res->train_accuracy = NAN;
   res->test_loss = res->test_accuracy = NAN;
+  long first_epoch = t->epoch; /* > 0 when resumed */
   while (t->step < total) {
     double te = ds_now_seconds();
     ds_sampler_begin_epoch(&t->sampler, t->epoch);
@@ -45,8 +47,14 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
               t->epoch, t->step, (double)ds_optim_scalars_at(&c->optim, t->step > 0 ? t->step - 1 : 0, t->epoch - 1).lr,
               res->train_loss, res->train_accuracy, res->test_loss, res->test_accuracy,
               (double)samples / epoch_seconds);
+    /* checkpoints at epoch boundaries only: resume then restarts the sampler
+       at epoch t->epoch exactly (host/checkpoint.c) */
+    if (c->save_path && (t->step >= total || (c->save_every > 0 && t->epoch % c->save_every == 0)))
+      ds_checkpoint_save_or_die(t, c->save_path);
   }
-  if (t->epoch == 0) /* zero updates asked for: still report the model's test numbers */
+  if (c->save_path && t->epoch == first_epoch) /* nothing ran: save the start */
+    ds_checkpoint_save_or_die(t, c->save_path);
+  if (t->epoch == first_epoch) /* no updates ran (or a finished run was resumed): still report the test numbers */
     ds_trainer_evaluate(t, t->test_images, t->test_labels, t->n_test, &res->test_loss, &res->test_accuracy);
   res->epochs = t->epoch;
   res->steps = t->step;

@@ -27,6 +27,8 @@ typedef struct {
   int standardize;         /* (x - mean) / std with the training set's statistics */
   int eval_batch;
   int quiet;
+  const char *save_path;   /* checkpoint (host/checkpoint.c) at the end, NULL = none */
+  long save_every;         /* > 0: also every N epochs */
 } ds_train_config;
 
 void ds_train_config_defaults(ds_train_config *c);

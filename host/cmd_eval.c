@@ -1,0 +1,69 @@
+/* `descent eval`: rebuild the model from a checkpoint's header, load its
+ * parameters and statistics, and report test loss and accuracy. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "descent/checkpoint.h"
+#include "descent/common.h"
+#include "descent/train.h"
+
+static const char *eval_summary =
+    "Evaluate a checkpoint written by `descent train --save` on a test set. The model\n"
+    "(widths, activation, batchnorm, dropout form) comes from the checkpoint; give the\n"
+    "data flags of the training run (the same training file matters with --standardize).";
+
+int ds_cmd_eval(int argc, char **argv) {
+  ds_data_source src = {0};
+  const char *path = NULL, *backend = "auto";
+  int device = 0, json = 0;
+  ds_flag flags[] = {
+    {"--checkpoint", DS_FLAG_STRING, &path, "FILE", "checkpoint to evaluate (required)", .group = "Model"},
+    {"--data", DS_FLAG_STRING, &src.data_dir, "DIR", "folder with the four IDX files (train-images-idx3-ubyte[.gz], ...)", .group = "Data"},
+    {"--dataset", DS_FLAG_STRING, &src.dataset, "NAME", "fashion-mnist (" DS_DEFAULT_DATA_DIR ") or mnist (datasets/fetch-mnist.sh)", .default_text = "fashion-mnist"},
+    {"--train-images", DS_FLAG_STRING, &src.train_images, "FILE", "training images (IDX, raw or .gz)"},
+    {"--train-labels", DS_FLAG_STRING, &src.train_labels, "FILE", "training labels"},
+    {"--test-images", DS_FLAG_STRING, &src.test_images, "FILE", "test images"},
+    {"--test-labels", DS_FLAG_STRING, &src.test_labels, "FILE", "test labels"},
+    {"--test-fraction", DS_FLAG_FLOAT, &src.test_fraction, "F", "hold out the last F of the training file as the test set", "(0,1)", .default_text = "off"},
+    {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
+    {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
+    {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results on stdout"},
+    {NULL},
+  };
+  ds_flags_parse("eval", flags, argc, argv, NULL, 0, "--checkpoint FILE [flags]", eval_summary);
+  if (!path) ds_fatal(DS_EXIT_USAGE, "eval: --checkpoint FILE is required");
+  if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
+    ds_fatal(DS_EXIT_USAGE, "eval: --backend: expected auto, cpu or cuda, got '%s'", backend);
+
+  ds_checkpoint ck;
+  char err[1024];
+  if (ds_checkpoint_read(path, &ck, err, sizeof err) != DS_CKPT_OK) ds_fatal(DS_EXIT_USAGE, "%s", err);
+  const ds_backend *be = ds_backend_select(backend, device);
+  ds_dataset train, test;
+  ds_data_load(&src, &train, &test);
+  ds_train_config cfg = ck.cfg;
+  cfg.quiet = 1;
+  ds_trainer t;
+  ds_trainer_init(&t, be, &cfg, &train, &test);
+  if (ds_checkpoint_check(&ck, &t, err, sizeof err) != 0)
+    ds_fatal(DS_EXIT_USAGE, "%s: does not fit this data: %s", path, err);
+  ds_checkpoint_restore(&t, &ck);
+  double loss, acc;
+  ds_trainer_evaluate(&t, t.test_images, t.test_labels, t.n_test, &loss, &acc);
+  if (json)
+    printf("{\"checkpoint\":\"%s\",\"backend\":\"%s\",\"params\":%zu,\"epochs\":%ld,\"steps\":%ld,"
+           "\"test_samples\":%d,\"test_loss\":%.6f,\"test_accuracy\":%.6f}\n",
+           path, be->name, t.model.n_params, t.epoch, t.step, t.n_test, loss, acc);
+  else
+    printf("test_accuracy %.4f  test_loss %.4f  (%d samples; checkpoint after %ld epochs, %ld updates)\n", acc, loss,
+           t.n_test, t.epoch, t.step);
+  if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
+  ds_checkpoint_free(&ck);
+  ds_trainer_free(&t);
+  ds_dataset_free(&train);
+  ds_dataset_free(&test);
+  return DS_EXIT_OK;
+}

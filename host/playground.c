@@ -1,0 +1,477 @@
+/* The optimizer playground: toy functions, the runner over the backend's
+ * optim_step, the CSV rows and the pictures (see playground.h). */
+#include "playground.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "descent/common.h"
+#include "svg_plot.h"
+
+/* ---- the toy functions (f and its analytic gradient, in double) -------- */
+
+static double parabola_f(const double *x) { return x[0] * x[0]; }
+static void parabola_g(double *g, const double *x) { g[0] = 2.0 * x[0]; }
+
+static double bowl_f(const double *x) { return x[0] * x[0] + x[1] * x[1]; }
+static void bowl_g(double *g, const double *x) {
+  g[0] = 2.0 * x[0];
+  g[1] = 2.0 * x[1];
+}
+
+/* Hessian [[1, 1], [1, 4]]: eigenvalues (5 +- sqrt(13))/2 = 4.303, 0.697 */
+static double ellipse_f(const double *x) {
+  return 0.5 * x[0] * x[0] + 2.0 * x[1] * x[1] + x[0] * x[1];
+}
+static void ellipse_g(double *g, const double *x) {
+  g[0] = x[0] + x[1];
+  g[1] = 4.0 * x[1] + x[0];
+}
+
+static double saddle_f(const double *x) { return x[0] * x[0] - x[1] * x[1]; }
+static void saddle_g(double *g, const double *x) {
+  g[0] = 2.0 * x[0];
+  g[1] = -2.0 * x[1];
+}
+
+static double rosenbrock_f(const double *x) {
+  double a = 1.0 - x[0], b = x[1] - x[0] * x[0];
+  return a * a + 100.0 * b * b;
+}
+static void rosenbrock_g(double *g, const double *x) {
+  double b = x[1] - x[0] * x[0];
+  g[0] = -2.0 * (1.0 - x[0]) - 400.0 * x[0] * b;
+  g[1] = 200.0 * b;
+}
+
+static const ds_toy_fn toys[] = {
+  {"parabola", "f(x) = x²", 1, {8.7, 0}, 20, {0, 0}, 1, {0, 0}, 1.0, DS_LEVELS_QUADRATIC,
+   parabola_f, parabola_g},
+  {"bowl", "f(x) = x₁² + x₂²", 2, {8.7, -7.9}, 50, {0, 0}, 1, {0, 0}, 1.0, DS_LEVELS_QUADRATIC,
+   bowl_f, bowl_g},
+  {"ellipse", "f(x) = 0.5·x₁² + 2·x₂² + x₁·x₂", 2, {8.7, -7.9}, 50, {0, 0}, 1, {0, 0}, 1.0,
+   DS_LEVELS_QUADRATIC, ellipse_f, ellipse_g},
+  {"saddle", "f(x) = x₁² − x₂²", 2, {1, 1e-3}, 50, {0, 0}, 0, {0, 0}, 1.0, DS_LEVELS_SIGNED,
+   saddle_f, saddle_g},
+  {"rosenbrock", "f(x) = (1 − x₁)² + 100·(x₂ − x₁²)²", 2, {-1.2, 1}, 2000, {1, 1}, 1, {0, 1}, 2.0,
+   DS_LEVELS_LOG, rosenbrock_f, rosenbrock_g},
+};
+
+const char *const ds_toy_names[] = {"parabola", "bowl", "ellipse", "saddle", "rosenbrock", NULL};
+
+const ds_toy_fn *ds_toy_find(const char *name) {
+  for (size_t i = 0; i < sizeof toys / sizeof toys[0]; i++)
+    if (strcmp(toys[i].name, name) == 0) return &toys[i];
+  return NULL;
+}
+
+/* ---- the runner ---------------------------------------------------------- */
+
+static int fits_float(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
+
+/* Gradient descent's look-ahead form takes the gradient at w - mu*v; this is
+ * exactly when optim_math.h's ds_optim_element uses the look-ahead update. */
+static int uses_lookahead(const ds_optim_config *c) {
+  return c->kind == DS_OPT_SGD && c->momentum != 0.0f && c->nesterov &&
+         c->nesterov_form == DS_NESTEROV_LOOKAHEAD && c->momentum_form != DS_MOMENTUM_KERAS;
+}
+
+static void record(ds_trajectory *tr, const ds_toy_fn *fn, const ds_optim_config *cfg,
+                   const float *x) {
+  long t = tr->n;
+  double xd[2] = {x[0], fn->dim > 1 ? x[1] : 0.0}, g[2] = {0, 0};
+  fn->grad(g, xd);
+  for (int i = 0; i < fn->dim; i++) tr->x[t * fn->dim + i] = x[i];
+  tr->f[t] = fn->f(xd);
+  tr->gnorm[t] = sqrt(g[0] * g[0] + g[1] * g[1]);
+  tr->lr[t] = ds_optim_scalars_at(cfg, t, t).lr;
+  tr->n = t + 1;
+}
+
+void ds_playground_run(const ds_backend *be, const ds_toy_fn *fn, const ds_optim_config *cfg,
+                       const double *x0, long steps, ds_trajectory *tr) {
+  int d = fn->dim;
+  size_t bytes = (size_t)d * sizeof(float), rows = (size_t)steps + 1;
+  memset(tr, 0, sizeof *tr);
+  tr->dim = d;
+  tr->x = ds_xcalloc(rows * d, sizeof(float), "playground trajectory");
+  tr->f = ds_xcalloc(rows, sizeof(double), "playground trajectory");
+  tr->gnorm = ds_xcalloc(rows, sizeof(double), "playground trajectory");
+  tr->lr = ds_xcalloc(rows, sizeof(float), "playground trajectory");
+
+  ds_optim_roles roles = ds_optim_state_roles(cfg);
+  ds_optim_buffers buf = {0};
+  buf.param = be->alloc(bytes, "playground parameters");
+  buf.grad = be->alloc(bytes, "playground gradient");
+  if (roles.m) buf.m = be->alloc(bytes, "playground optimizer state (m)");
+  if (roles.v) buf.v = be->alloc(bytes, "playground optimizer state (v)");
+  if (roles.vmax) buf.vmax = be->alloc(bytes, "playground optimizer state (vmax)");
+  if (roles.gavg) buf.gavg = be->alloc(bytes, "playground optimizer state (gradient average)");
+  float *look = uses_lookahead(cfg) ? be->alloc(bytes, "playground look-ahead point") : NULL;
+
+  float x[2] = {(float)x0[0], d > 1 ? (float)x0[1] : 0.0f}, gp[2], gf[2];
+  be->upload(buf.param, x, bytes);
+  if (buf.v && cfg->kind == DS_OPT_ADAGRAD && cfg->initial_accumulator != 0.0f) {
+    float s0[2] = {cfg->initial_accumulator, cfg->initial_accumulator};
+    be->upload(buf.v, s0, bytes);
+  }
+  record(tr, fn, cfg, x);
+  if (!fits_float(tr->f[0])) { /* row 0 is kept: it is the start the user gave */
+    tr->stopped = 1;
+    snprintf(tr->why, sizeof tr->why, "f(x0) overflows float");
+    steps = 0;
+  }
+  for (long t = 0; t < steps; t++) {
+    const float *at = x;
+    if (look) { /* the gradient is taken at w - mu*v, computed by the backend as the trainer does */
+      be->axpy(look, buf.param, -cfg->momentum, buf.m, (size_t)d);
+      be->download(gp, look, bytes);
+      at = gp;
+    }
+    double xd[2] = {at[0], d > 1 ? at[1] : 0.0}, g[2] = {0, 0};
+    fn->grad(g, xd);
+    int ok = 1;
+    for (int i = 0; i < d; i++) {
+      ok = ok && fits_float(g[i]);
+      gf[i] = (float)g[i];
+    }
+    if (!ok) {
+      tr->stopped = 1;
+      tr->stopped_at = t + 1;
+      snprintf(tr->why, sizeof tr->why, "the gradient overflowed float");
+      break;
+    }
+    be->upload(buf.grad, gf, bytes);
+    ds_optim_scalars sc = ds_optim_scalars_at(cfg, t, t);
+    be->optim_step(&buf, (size_t)d, (size_t)d, cfg, &sc);
+    be->download(x, buf.param, bytes);
+    double xn[2] = {x[0], d > 1 ? x[1] : 0.0};
+    if (!fits_float(xn[0]) || !fits_float(xn[1])) {
+      snprintf(tr->why, sizeof tr->why, "|x| overflowed float");
+    } else if (!fits_float(fn->f(xn))) {
+      snprintf(tr->why, sizeof tr->why, "f(x) overflowed float");
+    } else {
+      record(tr, fn, cfg, x);
+      continue;
+    }
+    tr->stopped = 1;
+    tr->stopped_at = t + 1;
+    break;
+  }
+  void *bufs[] = {buf.param, buf.grad, buf.m, buf.v, buf.vmax, buf.gavg, look};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+    if (bufs[i]) be->free(bufs[i]);
+}
+
+void ds_trajectory_free(ds_trajectory *tr) {
+  free(tr->x);
+  free(tr->f);
+  free(tr->gnorm);
+  free(tr->lr);
+  memset(tr, 0, sizeof *tr);
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+void ds_playground_csv_header(FILE *f, int dim) {
+  fprintf(f, dim > 1 ? "optimizer,step,x1,x2,f,grad_norm,lr\n" : "optimizer,step,x1,f,grad_norm,lr\n");
+}
+
+/* %.9g prints every float exactly enough to read it back bit for bit. */
+void ds_playground_csv_rows(FILE *f, const char *label, const ds_trajectory *tr) {
+  for (long t = 0; t < tr->n; t++) {
+    fprintf(f, "%s,%ld,%.9g", label, t, (double)tr->x[t * tr->dim]);
+    if (tr->dim > 1) fprintf(f, ",%.9g", (double)tr->x[t * tr->dim + 1]);
+    fprintf(f, ",%.9g,%.9g,%.9g\n", tr->f[t], tr->gnorm[t], (double)tr->lr[t]);
+  }
+}
+
+void ds_playground_label(char *buf, size_t len, const char *name, const ds_optim_config *c) {
+  int k = snprintf(buf, len, "%s, lr %g", name, (double)c->lr);
+  if (k > 0 && (size_t)k < len && c->momentum > 0.0f)
+    snprintf(buf + k, len - (size_t)k, ", μ %g", (double)c->momentum);
+}
+
+/* ---- pictures ------------------------------------------------------------- */
+
+static const char *const palette[] = {"#D55E00", "#0072B2", "#009E73", "#CC79A7",
+                                      "#E69F00", "#56B4E9", "#000000"};
+#define PALETTE_N ((int)(sizeof palette / sizeof palette[0]))
+
+/* Half-width of the square shown around fn->view_center: every start, and
+ * every iterate up to 3x the start's distance (further ones, a diverging
+ * run's, leave the picture through its edge instead of shrinking the rest). */
+static double view_half(const ds_toy_fn *fn, const ds_plot_series *s, int n) {
+  const double *c = fn->view_center;
+  double start = fn->view_half;
+  for (int k = 0; k < n; k++)
+    for (int i = 0; i < fn->dim && s[k].tr->n > 0; i++) {
+      double dist = fabs(s[k].tr->x[i] - c[i]);
+      if (dist > start) start = dist;
+    }
+  double cap = 3.0 * start, far = start;
+  for (int k = 0; k < n; k++)
+    for (long t = 0; t < s[k].tr->n; t++) {
+      double dist = 0;
+      for (int i = 0; i < fn->dim; i++) {
+        double e = fabs(s[k].tr->x[t * fn->dim + i] - c[i]);
+        dist = e > dist ? e : dist;
+      }
+      if (dist <= cap && dist > far) far = dist;
+    }
+  return far * 1.08;
+}
+
+static void legend_add(ds_svg_legend_item *items, int *n, const char *label, const char *color,
+                       int line, ds_svg_marker m, const char *fill) {
+  ds_svg_legend_item it = {label, color, line, m, fill};
+  items[(*n)++] = it;
+}
+
+/* Trajectories, their markers and the legend (shared by 1-D and 2-D). In
+ * 1-D a series' points are (x_t, f(x_t)). */
+static void draw_series(ds_svg *svg, const ds_toy_fn *fn, const ds_plot_series *s, int n) {
+  enum { MAX_ITEMS = 64 };
+  ds_svg_legend_item items[MAX_ITEMS];
+  char notes[16][64];
+  int ni = 0, any_stopped = 0;
+  for (int k = 0; k < n; k++) {
+    const ds_trajectory *tr = s[k].tr;
+    const char *col = palette[k % PALETTE_N];
+    double *xy = ds_xmalloc(2 * (size_t)(tr->n ? tr->n : 1) * sizeof(double), "plot points");
+    for (long t = 0; t < tr->n; t++) {
+      xy[2 * t] = tr->x[t * tr->dim];
+      xy[2 * t + 1] = tr->dim > 1 ? tr->x[t * tr->dim + 1] : tr->f[t];
+    }
+    ds_svg_polyline(svg, xy, (size_t)tr->n, col, 2.0, NULL, 0.9);
+    if (tr->n <= 150)
+      for (long t = 1; t + 1 < tr->n; t++)
+        ds_svg_marker_at(svg, xy[2 * t], xy[2 * t + 1], DS_MARK_DOT, 6, col, NULL);
+    if (n == 1) { /* name the first iterates (apart enough to read), so jumps can be followed */
+      static const char *const sub[] = {"₀", "₁", "₂", "₃", "₄"};
+      double done[5][2];
+      int nd = 0;
+      for (long t = 0; t < tr->n && t <= 4; t++) {
+        double qx = ds_svg_px(svg, xy[2 * t]), qy = ds_svg_py(svg, xy[2 * t + 1]);
+        int crowded = 0;
+        for (int i = 0; i < nd; i++)
+          crowded |= hypot(qx - done[i][0], qy - done[i][1]) < 22.0;
+        if (crowded) continue;
+        done[nd][0] = qx;
+        done[nd++][1] = qy;
+        char lab[16];
+        snprintf(lab, sizeof lab, "x%s", sub[t]);
+        ds_svg_text(svg, xy[2 * t], xy[2 * t + 1], qx + 30 > svg->right ? -26 : 8, -8, lab, 13, col);
+      }
+    }
+    if (tr->n > 0) {
+      long e = tr->n - 1;
+      ds_svg_marker_at(svg, xy[2 * e], xy[2 * e + 1], tr->stopped ? DS_MARK_CROSS : DS_MARK_SQUARE,
+                       10, col, NULL);
+      ds_svg_marker_at(svg, xy[0], xy[1], DS_MARK_CIRCLE, 12, col, "white");
+    }
+    free(xy);
+    if (ni < MAX_ITEMS - 8) legend_add(items, &ni, s[k].label, col, 1, DS_MARK_DOT, NULL);
+    if (tr->stopped && k < 16 && ni < MAX_ITEMS - 8) {
+      if (tr->stopped_at == 0) snprintf(notes[k], sizeof notes[k], "   f(x₀) overflows float");
+      else snprintf(notes[k], sizeof notes[k], "   diverged: stopped at update %ld", tr->stopped_at);
+      legend_add(items, &ni, notes[k], col, 0, DS_MARK_NONE, NULL);
+      any_stopped = 1;
+    }
+  }
+  legend_add(items, &ni, "start", "#333", 0, DS_MARK_CIRCLE, "white");
+  legend_add(items, &ni, "end", "#333", 0, DS_MARK_SQUARE, NULL);
+  if (any_stopped) legend_add(items, &ni, "last point before overflow", "#333", 0, DS_MARK_CROSS, NULL);
+  if (fn->dim > 1)
+    legend_add(items, &ni, fn->key_is_min ? "minimum" : "saddle point", "#222", 0,
+               fn->key_is_min ? DS_MARK_STAR : DS_MARK_CROSS, fn->key_is_min ? "#FFD23F" : NULL);
+  ds_svg_legend(svg, items, ni);
+}
+
+/* Contour levels and their colours (dark for low values, light for high). */
+static int contour_levels(const ds_toy_fn *fn, const double *z, size_t nz, double *lv,
+                          char (*colors)[8]) {
+  double zmin = INFINITY, zmax = -INFINITY, amax = 0;
+  for (size_t i = 0; i < nz; i++) {
+    if (!isfinite(z[i])) continue;
+    zmin = z[i] < zmin ? z[i] : zmin;
+    zmax = z[i] > zmax ? z[i] : zmax;
+    amax = fabs(z[i]) > amax ? fabs(z[i]) : amax;
+  }
+  double fmin = fn->key_is_min ? fn->f(fn->key) : zmin;
+  int n = 0;
+  if (fn->levels == DS_LEVELS_SIGNED) {
+    const int K = 7;
+    for (int k = -K; k <= K; k++) {
+      double q = (double)k / (K + 1);
+      lv[n++] = (k < 0 ? -1.0 : 1.0) * amax * q * q;
+    }
+  } else if (fn->levels == DS_LEVELS_LOG) {
+    const int K = 16;
+    double span = zmax - fmin, lo = span * 1e-4;
+    for (int k = 0; k < K; k++) lv[n++] = fmin + lo * pow(0.9 / 1e-4, (double)k / (K - 1));
+  } else {
+    const int K = 14;
+    for (int k = 1; k <= K; k++) {
+      double q = (double)k / (K + 1);
+      lv[n++] = fmin + (zmax - fmin) * q * q;
+    }
+  }
+  for (int k = 0; k < n; k++) {
+    /* dark for low values, light for high: #4d6a8c .. #c3cfdd; a saddle's
+     * negative levels in blue-grey and its positive ones in warm grey, both
+     * darker near 0 */
+    double u = n > 1 ? (double)k / (n - 1) : 0.0;
+    int lo[3] = {0x4d, 0x6a, 0x8c}, hi[3] = {0xc3, 0xcf, 0xdd}, rgb[3];
+    if (fn->levels == DS_LEVELS_SIGNED) {
+      u = amax > 0 ? sqrt(fabs(lv[k]) / amax) : 0.0;
+      if (lv[k] > 0) {
+        lo[0] = 0x8c; lo[1] = 0x74; lo[2] = 0x5a;
+        hi[0] = 0xdd; hi[1] = 0xd0; hi[2] = 0xc3;
+      }
+    }
+    for (int i = 0; i < 3; i++) rgb[i] = (int)(lo[i] + u * (hi[i] - lo[i]));
+    snprintf(colors[k], 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+  }
+  return n;
+}
+
+int ds_playground_svg(FILE *f, const ds_toy_fn *fn, const ds_plot_series *series, int n,
+                      const char *title, const char *subtitle) {
+  ds_svg svg;
+  double half = view_half(fn, series, n);
+  const double *c = fn->view_center;
+  if (fn->dim == 1) {
+    enum { NS = 401 };
+    double curve[2 * NS], ymin = INFINITY, ymax = -INFINITY;
+    for (int i = 0; i < NS; i++) {
+      double x = c[0] - half + 2.0 * half * i / (NS - 1);
+      curve[2 * i] = x;
+      curve[2 * i + 1] = fn->f(&x);
+      ymin = curve[2 * i + 1] < ymin ? curve[2 * i + 1] : ymin;
+      ymax = curve[2 * i + 1] > ymax ? curve[2 * i + 1] : ymax;
+    }
+    double pad = 0.05 * (ymax - ymin);
+    ds_svg_begin(&svg, f, 75 + 560 + 250, 62 + 420 + 58, 75, 250, 62, 58, c[0] - half, c[0] + half,
+                 ymin - pad, ymax + pad);
+    ds_svg_title(&svg, title, subtitle);
+    ds_svg_axes(&svg, "x", "f(x)");
+    ds_svg_polyline(&svg, curve, NS, "#6b7b8f", 2.0, NULL, 1.0);
+  } else {
+    enum { G = 121 };
+    double *z = ds_xmalloc(sizeof(double) * G * G, "contour grid"), lv[32];
+    char colors[32][8];
+    const char *cp[32];
+    for (int j = 0; j < G; j++)
+      for (int i = 0; i < G; i++) {
+        double p[2] = {c[0] - half + 2.0 * half * i / (G - 1), c[1] - half + 2.0 * half * j / (G - 1)};
+        z[j * G + i] = fn->f(p);
+      }
+    int nl = contour_levels(fn, z, (size_t)G * G, lv, colors);
+    for (int k = 0; k < nl; k++) cp[k] = colors[k];
+    ds_svg_begin(&svg, f, 75 + 480 + 250, 62 + 480 + 58, 75, 250, 62, 58, c[0] - half, c[0] + half,
+                 c[1] - half, c[1] + half);
+    ds_svg_title(&svg, title, subtitle);
+    ds_svg_axes(&svg, "x₁", "x₂");
+    ds_svg_contours(&svg, z, G, G, lv, nl, cp, NULL, 1.1);
+    free(z);
+    ds_svg_marker_at(&svg, fn->key[0], fn->key[1], fn->key_is_min ? DS_MARK_STAR : DS_MARK_CROSS,
+                     fn->key_is_min ? 16 : 11, "#222", fn->key_is_min ? "#FFD23F" : NULL);
+  }
+  draw_series(&svg, fn, series, n);
+  return ds_svg_end(&svg);
+}
+
+/* ---- files: .svg, or .png through rsvg-convert --------------------------- */
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  if (a < b) return 0;
+  for (size_t i = 0; i < b; i++) {
+    char ch = s[a - b + i];
+    if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+    if (ch != suffix[i]) return 0;
+  }
+  return 1;
+}
+
+static int on_path(const char *prog) {
+  const char *path = getenv("PATH");
+  if (!path) return 0;
+  char dir[4096];
+  while (*path) {
+    size_t len = strcspn(path, ":");
+    if (len > 0 && len + strlen(prog) + 2 < sizeof dir) {
+      snprintf(dir, sizeof dir, "%.*s/%s", (int)len, path, prog);
+      if (access(dir, X_OK) == 0) return 1;
+    }
+    path += len;
+    if (*path == ':') path++;
+  }
+  return 0;
+}
+
+int ds_playground_plot_check(const char *path, char *err, size_t errlen) {
+  if (ends_with(path, ".svg")) return 0;
+  if (ends_with(path, ".png")) {
+    if (on_path("rsvg-convert")) return 0;
+    snprintf(err, errlen, "--plot %s: PNG output needs rsvg-convert (Debian package librsvg2-bin), "
+             "which is not on PATH; write .svg instead (any browser opens it)", path);
+    return -1;
+  }
+  snprintf(err, errlen, "--plot %s: expected a file name ending in .svg or .png", path);
+  return -1;
+}
+
+static int write_svg(const char *path, const ds_toy_fn *fn, const ds_plot_series *series, int n,
+                     const char *title, const char *subtitle, char *err, size_t errlen) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    return -1;
+  }
+  int rc = ds_playground_svg(f, fn, series, n, title, subtitle);
+  if (fclose(f) != 0) rc = -1;
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    remove(path);
+  }
+  return rc;
+}
+
+int ds_playground_plot_file(const char *path, const ds_toy_fn *fn, const ds_plot_series *series,
+                            int n, const char *title, const char *subtitle, char *err,
+                            size_t errlen) {
+  if (ds_playground_plot_check(path, err, errlen) != 0) return -1;
+  if (ends_with(path, ".svg")) return write_svg(path, fn, series, n, title, subtitle, err, errlen);
+  const char *dir = getenv("TMPDIR");
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s/descent-plot-XXXXXX", dir && *dir ? dir : "/tmp");
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp",
+             strerror(errno));
+    return -1;
+  }
+  close(fd);
+  if (write_svg(tmp, fn, series, n, title, subtitle, err, errlen) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execlp("rsvg-convert", "rsvg-convert", "--format", "png", "--output", path, tmp, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  int ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  remove(tmp);
+  if (!ok) {
+    snprintf(err, errlen, "rsvg-convert could not write %s", path);
+    return -1;
+  }
+  return 0;
+}
