@@ -5,7 +5,17 @@ CMAKE_FLAGS ?=
 # The default model of `make run`: 784-256-128-10, BatchNorm, dropout 0.2, Adam.
 RUN_FLAGS ?= --hidden 256,128 --batchnorm --dropout 0.2 --optimizer adam --lr 1e-3 --epochs 10
 
-.PHONY: all deps build run test bench clean
+# `make test-asan`: the CPU build with ASan + UBSan (and LeakSanitizer), whole suite.
+ASAN_BUILD ?= build-asan
+# Sanitizer reports get exit codes of their own, so that a test expecting a
+# failure (exit 1 or 2) cannot pass on a sanitizer's exit; OOM tests need
+# malloc to return NULL instead of ASan aborting on absurd sizes.
+ASAN_ENV ?= ASAN_OPTIONS=detect_leaks=1:exitcode=86:allocator_may_return_null=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87 LSAN_OPTIONS=exitcode=88
+# `make fuzz`: seconds per libFuzzer harness (tests/fuzz/run.sh)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build run test test-asan fuzz bench clean
 
 all: build
 
@@ -22,8 +32,16 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DDESCENT_SANITIZE=ON -DDESCENT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && $(ASAN_ENV) ctest --output-on-failure -j$(JOBS)
+
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 bench: build
 	@bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

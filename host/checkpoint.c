@@ -310,6 +310,25 @@ static int check_header(const ds_checkpoint *ck, uint32_t nt, char *why, size_t 
       (unsigned)o->schedule > DS_SCHED_COSINE || (unsigned)ck->cfg.sampling > DS_SAMPLE_SEQUENTIAL)
     return snprintf(why, len, "an enumerated setting is out of range"), -1;
   if (ck->step < 0 || ck->epoch < 0 || ck->micro_step < 0) return snprintf(why, len, "negative step/epoch counters"), -1;
+  /* the settings `descent eval` rebuilds the model from: what the flags could
+   * not have produced is damage (or a hand-made file), not a model */
+  const float fl[] = {s->leaky_slope, s->bn_momentum, s->bn_eps, s->dropout, s->input_dropout, o->lr, o->momentum,
+                      o->dampening, o->lr_decay, o->initial_accumulator, o->alpha, o->beta1, o->beta2, o->eps,
+                      o->weight_decay, o->l1, o->clip_value, o->clip_norm, o->gamma, o->decay, o->lr_min};
+  for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
+    if (!isfinite(fl[i])) return snprintf(why, len, "a non-finite setting (field %zu)", i), -1;
+  if (!(s->leaky_slope >= 0 && s->leaky_slope < 1) || !(s->bn_momentum >= 0 && s->bn_momentum <= 1) ||
+      !(s->bn_eps > 0) || !(s->dropout >= 0 && s->dropout < 1) || !(s->input_dropout >= 0 && s->input_dropout < 1))
+    return snprintf(why, len, "a model setting is out of range"), -1;
+  if (ck->cfg.batch_size < 0 || ck->cfg.accum < 1 || ck->cfg.eval_batch < 0 || ck->cfg.epochs < 0 || ck->cfg.steps < 0 ||
+      o->step_size < 0 || o->t_max < 0 || o->warmup < 0)
+    return snprintf(why, len, "a loop or schedule setting is out of range"), -1;
+  const int sw[] = {s->batchnorm, o->nesterov, o->centered, o->amsgrad, o->eps_in_sqrt, o->decay_all,
+                    o->schedule_per_epoch, ck->cfg.drop_last, ck->cfg.standardize};
+  for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++)
+    if (sw[i] != 0 && sw[i] != 1) return snprintf(why, len, "a switch is %d, not 0 or 1 (field %zu)", sw[i], i), -1;
+  char oe[256];
+  if (ds_optim_validate(o, oe, sizeof oe) != 0) return snprintf(why, len, "optimizer: %s", oe), -1;
   if (ck->n_params == 0 || ck->n_params > DS_CKPT_MAX_PARAMS || ck->n_stats > DS_CKPT_MAX_PARAMS)
     return snprintf(why, len, "absurd tensor sizes (%zu parameters, %zu statistics)", ck->n_params, ck->n_stats), -1;
   ds_mlp m;

@@ -67,14 +67,26 @@ void ds_cli_optim_resolve(const char *cmd, const ds_flag *flags, ds_optim_config
 int ds_cli_parse_hidden(const char *value, void *ptr, char *err, size_t errlen) {
   ds_mlp_spec *spec = ptr;
   int n = 0;
-  if (strcmp(value, "none") == 0 || strcmp(value, "") == 0) {
+  if (strcmp(value, "none") == 0) {
     spec->n_hidden = 0;
     return 0;
   }
   const char *p = value;
+  if (!*p) {
+    snprintf(err, errlen, "expected comma-separated widths >= 1 (e.g. 256,128) or none");
+    return -1;
+  }
   while (*p) {
-    char *end;
-    long w = strtol(p, &end, 10);
+    /* one width: digits only (no blanks or signs), then ',' or the end */
+    const char *end = p;
+    while (*end >= '0' && *end <= '9') end++;
+    char digits[16];
+    long w = -1;
+    if (end > p && end - p < (long)sizeof digits) {
+      memcpy(digits, p, (size_t)(end - p));
+      digits[end - p] = '\0';
+      if (ds_parse_long(digits, &w) != 0) w = -1;
+    }
     if (end == p || (*end != ',' && *end != '\0') || w < 1 || w > 1000000) {
       snprintf(err, errlen, "expected comma-separated widths >= 1 (e.g. 256,128) or none");
       return -1;

@@ -55,7 +55,7 @@ int ds_cmd_eval(int argc, char **argv) {
   ds_trainer_evaluate(&t, t.test_images, t.test_labels, t.n_test, &loss, &acc);
   if (json)
     printf("{\"checkpoint\":\"%s\",\"backend\":\"%s\",\"params\":%zu,\"epochs\":%ld,\"steps\":%ld,"
-           "\"test_samples\":%d,\"test_loss\":%.6f,\"test_accuracy\":%.6f}\n",
+           "\"test_samples\":%d,\"test_loss\":%.9g,\"test_accuracy\":%.9g}\n",
            path, be->name, t.model.n_params, t.epoch, t.step, t.n_test, loss, acc);
   else
     printf("test_accuracy %.4f  test_loss %.4f  (%d samples; checkpoint after %ld epochs, %ld updates)\n", acc, loss,

@@ -14,6 +14,7 @@ static const char *const activations[] = {"relu", "leaky_relu", "tanh", "sigmoid
 static const char *const dropout_forms[] = {"inverted", "scale-at-test", NULL};
 static const char *const inits[] = {"auto", "he-normal", "he-uniform", "xavier-normal", "xavier-uniform", "pytorch", NULL};
 static const char *const samplings[] = {"shuffle", "replacement", "sequential", NULL};
+static const char *const nonfinite_modes[] = {"stop", "skip", NULL};
 
 static int parse_batch(const char *value, void *ptr, char *err, size_t errlen) {
   int *b = ptr;
@@ -29,8 +30,21 @@ static int parse_batch(const char *value, void *ptr, char *err, size_t errlen) {
 
 /* A JSON number, or null for a value that does not exist (no updates ran). */
 static const char *json_number(char *buf, size_t len, double v) {
-  if (isfinite(v)) snprintf(buf, len, "%.6f", v);
+  if (isfinite(v)) snprintf(buf, len, "%.9g", v);
   else snprintf(buf, len, "null");
+  return buf;
+}
+
+/* The JSON keys of validation, early stopping and skipped updates. */
+static const char *json_monitoring(char *buf, size_t len, const ds_train_config *cfg, const ds_train_result *r) {
+  char a[32], b[32];
+  int n = snprintf(buf, len, "\"skipped_steps\":%ld,", r->skipped);
+  if (cfg->val_fraction > 0.0f)
+    n += snprintf(buf + n, len - (size_t)n, "\"val_loss\":%s,\"val_accuracy\":%s,", json_number(a, sizeof a, r->val_loss),
+                  json_number(b, sizeof b, r->val_accuracy));
+  if (cfg->early_stop > 0)
+    snprintf(buf + n, len - (size_t)n, "\"stopped_early\":%s,\"best_step\":%ld,", r->stopped_early ? "true" : "false",
+             r->best_step);
   return buf;
 }
 
@@ -76,7 +90,7 @@ int ds_cmd_train(int argc, char **argv) {
   while (flags[n].name) n++;
   n += ds_cli_optim_flags(flags + n, &cfg.optim, &optimizer);
   ds_flag loop[] = {
-    {"--epochs", DS_FLAG_LONG, &cfg.epochs, "N", "passes over the training set", "[0,inf)", .group = "Training loop"},
+    {"--epochs", DS_FLAG_LONG, &cfg.epochs, "N", "passes over the training set", "[0,1e9]", .group = "Training loop"},
     {"--steps", DS_FLAG_LONG, &cfg.steps, "N", "stop after N updates instead (0 = use --epochs)", "[0,inf)"},
     {"--batch-size", DS_FLAG_CUSTOM, &cfg.batch_size, "N|full", "samples per batch; 1 = pure SGD, full = batch gradient descent", .parse = parse_batch, .default_text = "64"},
     {"--sampling", DS_FLAG_CHOICE, &cfg.sampling, NULL, "shuffle each epoch, draw with replacement, or keep file order", .choices = samplings},
@@ -87,16 +101,28 @@ int ds_cmd_train(int argc, char **argv) {
     {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results as the last line of stdout"},
-    {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "no per-epoch lines on stderr"},
+    {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "nothing on stderr but errors: no progress bar, log-point lines, warnings or notes"},
     {"--save", DS_FLAG_STRING, &cfg.save_path, "FILE", "write a checkpoint at the end (atomically: FILE.tmp, then rename)", .group = "Checkpoints"},
     {"--save-every", DS_FLAG_LONG, &cfg.save_every, "N", "also write it every N epochs (0 = only at the end)", "[0,inf)"},
     {"--resume", DS_FLAG_STRING, &resume, "FILE", "continue from a checkpoint; give the same flags as the run that wrote it"},
+    {"--log", DS_FLAG_STRING, &cfg.log_path, "FILE.csv|FILE.jsonl", "one row per log point: losses, accuracies, lr, samples/s, per-layer gradient norms, update ratios, activation statistics, warnings", .group = "Monitoring"},
+    {"--log-every", DS_FLAG_LONG, &cfg.log_every, "N", "a log point (evaluation, log row, stderr line) every N updates (0 = at the end of each epoch)", "[0,inf)"},
+    {"--val-fraction", DS_FLAG_FLOAT, &cfg.val_fraction, "F", "hold out F of the training set (seeded shuffle) for validation: val_loss, val_accuracy", "[0,1)"},
+    {"--early-stop", DS_FLAG_INT, &cfg.early_stop, "P", "stop when val_loss has not improved for P log points; keep (and --save) the best state (needs --val-fraction)", "[0,inf)"},
+    {"--on-nonfinite", DS_FLAG_CHOICE, &cfg.on_nonfinite, NULL, "a NaN/Inf loss or gradient: stop (exit 1 naming the update and layer) or skip the update", .choices = nonfinite_modes},
     {NULL},
   };
   memcpy(flags + n, loop, sizeof loop);
   ds_flags_parse("train", flags, argc, argv, NULL, 0, "[flags]", train_summary);
   ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
   if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
+  if (cfg.log_path) { /* the name now, before the data loads (host/log.c opens it) */
+    size_t len = strlen(cfg.log_path);
+    if (!(len > 4 && strcmp(cfg.log_path + len - 4, ".csv") == 0) && !(len > 6 && strcmp(cfg.log_path + len - 6, ".jsonl") == 0))
+      ds_fatal(DS_EXIT_USAGE, "train: --log %s: expected a file name ending in .csv or .jsonl", cfg.log_path);
+  }
+  if (cfg.early_stop > 0 && cfg.val_fraction <= 0.0f)
+    ds_fatal(DS_EXIT_USAGE, "train: --early-stop: needs --val-fraction F (stopping on the test set would leak it into training)");
   if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
     ds_fatal(DS_EXIT_USAGE, "train: --backend: expected auto, cpu or cuda, got '%s'", backend);
 
@@ -109,20 +135,31 @@ int ds_cmd_train(int argc, char **argv) {
   if (!cfg.quiet) {
     char desc[256];
     ds_mlp_describe(&t.model, desc, sizeof desc);
-    fprintf(stderr, "descent: %s on %s; %d train / %d test samples; %s lr %g, batch %d\n", desc, be->device,
-            train.n, test.n, optimizer, (double)cfg.optim.lr, t.sampler.batch_size);
+    char val[48] = "";
+    if (t.n_val > 0) snprintf(val, sizeof val, " / %d validation", t.n_val);
+    fprintf(stderr, "descent: %s on %s; %d train%s / %d test samples; %s lr %g, batch %d\n", desc, be->device,
+            t.n_train, val, test.n, optimizer, (double)cfg.optim.lr, t.sampler.batch_size);
   }
   ds_train_result r;
   ds_train_run(&t, &r);
+  if (r.interrupted) {
+    fprintf(stderr, "descent: interrupted after update %ld%s%s\n", r.steps, cfg.save_path ? "; checkpoint written to " : "",
+            cfg.save_path ? cfg.save_path : "");
+    ds_trainer_free(&t);
+    ds_dataset_free(&train);
+    ds_dataset_free(&test);
+    return DS_EXIT_INTERRUPTED;
+  }
+  if (r.skipped > 0 && !cfg.quiet) ds_note("--on-nonfinite skip: skipped %ld of %ld updates", r.skipped, r.steps);
   if (json) {
-    char tl[32], ta[32], vl[32], va[32];
+    char tl[32], ta[32], vl[32], va[32], extra[256];
     printf("{\"backend\":\"%s\",\"device\":\"%s\",\"optimizer\":\"%s\",\"params\":%zu,\"epochs\":%ld,"
            "\"steps\":%ld,\"batch_size\":%d,\"train_loss\":%s,\"train_accuracy\":%s,"
-           "\"test_loss\":%s,\"test_accuracy\":%s,\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
+           "\"test_loss\":%s,\"test_accuracy\":%s,%s\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
            be->name, be->device, optimizer, t.model.n_params, r.epochs, r.steps, t.sampler.batch_size,
            json_number(tl, sizeof tl, r.train_loss), json_number(ta, sizeof ta, r.train_accuracy),
-           json_number(vl, sizeof vl, r.test_loss), json_number(va, sizeof va, r.test_accuracy), r.seconds,
-           r.samples_per_second);
+           json_number(vl, sizeof vl, r.test_loss), json_number(va, sizeof va, r.test_accuracy),
+           json_monitoring(extra, sizeof extra, &cfg, &r), r.seconds, r.samples_per_second);
   } else
     printf("test_accuracy %.4f  test_loss %.4f  (%ld epochs, %ld updates, %.1f s)\n", r.test_accuracy,
            r.test_loss, r.epochs, r.steps, r.seconds);

@@ -5,5 +5,7 @@
 int ds_cmd_train(int argc, char **argv);
 int ds_cmd_eval(int argc, char **argv);
 int ds_cmd_playground(int argc, char **argv);
+int ds_cmd_plot(int argc, char **argv);
+int ds_cmd_verify(int argc, char **argv);
 
 #endif

@@ -1,6 +1,8 @@
 #include "flags.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -9,8 +11,10 @@
 
 #include "descent/common.h"
 
+/* strtod/strtol skip leading blanks; a value with blanks around it is as
+ * malformed as one with trailing junk, so both are refused. */
 int ds_parse_double(const char *s, double *out) {
-  if (!s || !*s) return -1;
+  if (!s || !*s || isspace((unsigned char)*s)) return -1;
   char *end = NULL;
   errno = 0;
   double v = strtod(s, &end);
@@ -20,7 +24,7 @@ int ds_parse_double(const char *s, double *out) {
 }
 
 int ds_parse_long(const char *s, long *out) {
-  if (!s || !*s) return -1;
+  if (!s || !*s || isspace((unsigned char)*s)) return -1;
   char *end = NULL;
   errno = 0;
   long v = strtol(s, &end, 10);
@@ -72,13 +76,21 @@ int ds_flag_given(const ds_flag *flags, const char *name) {
   return f && f->given;
 }
 
-static void usage_error(const char *cmd, const char *fmt, const char *a, const char *b) {
-  char msg[1024];
-  snprintf(msg, sizeof msg, fmt, a, b);
-  ds_fatal(DS_EXIT_USAGE, "%s: %s (see 'descent %s --help')", cmd, msg, cmd);
+/* User text for a one-line message: at most 200 characters, control
+ * characters (a newline in an argument) written as \xNN. */
+static const char *quoted(const char *s, char *buf, size_t len) {
+  size_t n = 0;
+  for (size_t i = 0; s[i] && i < 200 && n + 5 < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f) n += (size_t)snprintf(buf + n, len - n, "\\x%02x", c);
+    else buf[n++] = (char)c;
+  }
+  buf[n] = '\0';
+  return buf;
 }
 
-static void set_value(const char *cmd, ds_flag *f, const char *val) {
+/* Stores the value, or returns -1 with "FLAG: what is wrong, got 'VALUE'" in msg. */
+static int set_value(ds_flag *f, const char *val, char *msg, size_t msglen) {
   char err[256] = "";
   double d;
   long l;
@@ -86,10 +98,18 @@ static void set_value(const char *cmd, ds_flag *f, const char *val) {
   switch (f->type) {
     case DS_FLAG_BOOL: *(int *)f->ptr = 1; break;
     case DS_FLAG_STRING: *(const char **)f->ptr = val; break;
-    case DS_FLAG_FLOAT:
-      ok = ds_parse_double(val, &d) == 0 && in_range(d, parse_range(f->range));
-      if (ok) *(float *)f->ptr = (float)d;
+    case DS_FLAG_FLOAT: {
+      /* the range applies to the float that is stored: 1e300 would become
+       * inf and 1e-50 would become 0 (outside "(0,inf)") */
+      ok = ds_parse_double(val, &d) == 0 && fabs(d) <= FLT_MAX;
+      float fv = ok ? (float)d : 0.0f;
+      ok = ok && isfinite(fv) && in_range((double)fv, parse_range(f->range));
+      if (ok) *(float *)f->ptr = fv;
+      else if (ds_parse_double(val, &d) == 0 && (fabs(d) > FLT_MAX || (fv == 0.0f && d != 0.0)))
+        snprintf(err, sizeof err, "%s", fabs(d) > FLT_MAX ? "beyond the range of a float (32-bit)"
+                                                          : "too small for a float (32-bit): it would be 0");
       break;
+    }
     case DS_FLAG_INT:
       ok = ds_parse_long(val, &l) == 0 && l >= INT32_MIN && l <= INT32_MAX &&
            in_range((double)l, parse_range(f->range));
@@ -133,48 +153,79 @@ static void set_value(const char *cmd, ds_flag *f, const char *val) {
       describe_range(f->type == DS_FLAG_FLOAT ? "a finite number" : "an integer", f->range, r, sizeof r);
       snprintf(what, sizeof what, "expected %s", r);
     }
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s, got '%.200s'", what, val);
-    usage_error(cmd, "%s: %s", f->name, msg);
+    char q[1024];
+    snprintf(msg, msglen, "%s: %s, got '%s'", f->name, what, quoted(val, q, sizeof q));
+    return -1;
   }
   f->given = 1;
+  return 0;
+}
+
+int ds_flags_parse_status(ds_flag *flags, int argc, char **argv, const char **positional, int max_positional,
+                          int *n_positional, char *err, size_t errlen) {
+  int npos = 0;
+  char q[1024];
+  *n_positional = 0;
+  err[0] = '\0';
+  for (int i = 0; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return DS_FLAGS_HELP;
+    if (arg[0] != '-' || arg[1] == '\0') {
+      if (npos >= max_positional) {
+        snprintf(err, errlen, "unexpected argument '%s'", quoted(arg, q, sizeof q));
+        return DS_FLAGS_ERROR;
+      }
+      positional[npos++] = arg;
+      *n_positional = npos;
+      continue;
+    }
+    char name[128];
+    const char *eq = strchr(arg, '=');
+    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (nlen >= sizeof name) {
+      snprintf(err, errlen, "unknown flag '%s'", quoted(arg, q, sizeof q));
+      return DS_FLAGS_ERROR;
+    }
+    memcpy(name, arg, nlen);
+    name[nlen] = '\0';
+    ds_flag *f = (ds_flag *)ds_flags_find(flags, name);
+    if (!f) {
+      snprintf(err, errlen, "unknown flag '%s'", quoted(name, q, sizeof q));
+      return DS_FLAGS_ERROR;
+    }
+    if (f->type == DS_FLAG_BOOL) {
+      if (eq) {
+        snprintf(err, errlen, "%s takes no value", name);
+        return DS_FLAGS_ERROR;
+      }
+      set_value(f, NULL, err, errlen);
+      continue;
+    }
+    const char *val = eq ? eq + 1 : NULL;
+    if (!val) {
+      if (i + 1 >= argc) {
+        snprintf(err, errlen, "%s needs a value (%s)", name, f->metavar ? f->metavar : "VALUE");
+        return DS_FLAGS_ERROR;
+      }
+      val = argv[++i];
+    }
+    if (set_value(f, val, err, errlen) != 0) return DS_FLAGS_ERROR;
+  }
+  return DS_FLAGS_OK;
 }
 
 int ds_flags_parse(const char *cmd, ds_flag *flags, int argc, char **argv,
                    const char **positional, int max_positional, const char *usage,
                    const char *summary) {
   int npos = 0;
-  for (int i = 0; i < argc; i++) {
-    const char *arg = argv[i];
-    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-      ds_flags_help(stdout, cmd, usage, summary, flags);
-      exit(DS_EXIT_OK);
-    }
-    if (arg[0] != '-' || arg[1] == '\0') {
-      if (npos >= max_positional) usage_error(cmd, "unexpected argument '%s'%s", arg, "");
-      positional[npos++] = arg;
-      continue;
-    }
-    char name[128];
-    const char *eq = strchr(arg, '=');
-    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (nlen >= sizeof name) usage_error(cmd, "unknown flag '%s'%s", arg, "");
-    memcpy(name, arg, nlen);
-    name[nlen] = '\0';
-    ds_flag *f = (ds_flag *)ds_flags_find(flags, name);
-    if (!f) usage_error(cmd, "unknown flag '%s'%s", name, "");
-    if (f->type == DS_FLAG_BOOL) {
-      if (eq) usage_error(cmd, "%s takes no value%s", name, "");
-      set_value(cmd, f, NULL);
-      continue;
-    }
-    const char *val = eq ? eq + 1 : NULL;
-    if (!val) {
-      if (i + 1 >= argc) usage_error(cmd, "%s needs a value (%s)", name, f->metavar ? f->metavar : "VALUE");
-      val = argv[++i];
-    }
-    set_value(cmd, f, val);
+  char err[1024];
+  int rc = ds_flags_parse_status(flags, argc, argv, positional, max_positional, &npos, err, sizeof err);
+  if (rc == DS_FLAGS_HELP) {
+    ds_flags_help(stdout, cmd, usage, summary, flags);
+    if (fflush(stdout) != 0 || ferror(stdout)) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
+    exit(DS_EXIT_OK);
   }
+  if (rc == DS_FLAGS_ERROR) ds_fatal(DS_EXIT_USAGE, "%s: %s (see 'descent %s --help')", cmd, err, cmd);
   return npos;
 }
 

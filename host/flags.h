@@ -39,6 +39,13 @@ typedef struct ds_flag {
 int ds_flags_parse(const char *cmd, ds_flag *flags, int argc, char **argv,
                    const char **positional, int max_positional, const char *usage,
                    const char *summary);
+/* The same parse without exiting or printing (the fuzzer's entry point):
+ * DS_FLAGS_OK with *n_positional set, DS_FLAGS_HELP when -h/--help comes
+ * before any error, or DS_FLAGS_ERROR with one line in err that names the
+ * flag ("--lr: expected a finite number > 0, got 'x'"). */
+enum { DS_FLAGS_OK = 0, DS_FLAGS_HELP = 1, DS_FLAGS_ERROR = -1 };
+int ds_flags_parse_status(ds_flag *flags, int argc, char **argv, const char **positional, int max_positional,
+                          int *n_positional, char *err, size_t errlen);
 void ds_flags_help(FILE *f, const char *cmd, const char *usage, const char *summary,
                    const ds_flag *flags);
 /* Find a flag by name (to ask whether it was given). */

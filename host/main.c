@@ -12,7 +12,9 @@ static void print_help(void) {
          "commands:\n"
          "  train        train and evaluate an MLP (descent train --help)\n"
          "  eval         evaluate a checkpoint on a test set (descent eval --help)\n"
-         "  playground   optimizers on the course's toy functions: CSV and pictures\n\n"
+         "  playground   optimizers on the course's toy functions: CSV and pictures\n"
+         "  plot         draw a training log (descent train --log): losses, accuracies, gradient norms\n"
+         "  verify       the same steps on the CPU and the GPU, largest error per tensor\n\n"
          "flags:\n"
          "  --help       this text\n"
          "  --version    version, CUDA support, the device found\n\n"
@@ -50,5 +52,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "train") == 0) return ds_cmd_train(argc - 2, argv + 2);
   if (strcmp(cmd, "eval") == 0) return ds_cmd_eval(argc - 2, argv + 2);
   if (strcmp(cmd, "playground") == 0) return ds_cmd_playground(argc - 2, argv + 2);
+  if (strcmp(cmd, "plot") == 0) return ds_cmd_plot(argc - 2, argv + 2);
+  if (strcmp(cmd, "verify") == 0) return ds_cmd_verify(argc - 2, argv + 2);
   ds_fatal(DS_EXIT_USAGE, "unknown command '%s' (see 'descent --help')", cmd);
 }

@@ -1,64 +1,351 @@
-/* The epoch loop: updates, evaluation after each epoch, one summary line per
- * epoch on stderr. Loss and accuracy accumulate on the backend and are read
- * back only at the end of an epoch. */
+/* The epoch loop: updates; at each log point the evaluation, the statistics
+ * of host/monitor.c, a log row, a progress line and warnings; the non-finite
+ * policy; early stopping; checkpoints; Ctrl-C.
+ *
+ * Loss and accuracy accumulate on the backend (d_acc, zeroed each epoch) and
+ * are read back only at log points and epoch ends; on a terminal also for the
+ * progress bar, at most ten times a second. Nothing else synchronises inside
+ * an epoch (--on-nonfinite skip aside, see ds_trainer_update). */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "descent/checkpoint.h"
 #include "descent/common.h"
 #include "descent/train.h"
+#include "log.h"
+#include "monitor.h"
+
+static volatile sig_atomic_t interrupt_requested = 0;
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupt_requested = 1; /* SA_RESETHAND: a second Ctrl-C ends the process at once */
+}
+
+/* ---- a copy of the trainer's state on the backend (early stopping) ---------- */
+
+typedef struct {
+  float *buf[6];           /* params, stats, m, v, vmax, gavg */
+  long step, epoch, micro_step;
+  int valid;
+} snapshot;
+
+static void state_buffers(const ds_trainer *t, float *b[6], size_t n[6]) {
+  b[0] = t->params, b[1] = t->stats, b[2] = t->opt.m, b[3] = t->opt.v, b[4] = t->opt.vmax, b[5] = t->opt.gavg;
+  for (int i = 0; i < 6; i++) n[i] = i == 1 ? t->model.n_stats : t->model.n_params;
+}
+
+static void snapshot_alloc(snapshot *s, const ds_trainer *t) {
+  float *b[6];
+  size_t n[6];
+  state_buffers(t, b, n);
+  memset(s, 0, sizeof *s);
+  for (int i = 0; i < 6; i++)
+    if (b[i] && n[i]) s->buf[i] = t->be->alloc(n[i] * sizeof(float), "early stopping: the best state");
+}
+
+/* epoch: the epochs completed at this point (t->epoch + 1 at an epoch's last update) */
+static void snapshot_take(snapshot *s, const ds_trainer *t, long epoch) {
+  float *b[6];
+  size_t n[6];
+  state_buffers(t, b, n);
+  for (int i = 0; i < 6; i++)
+    if (s->buf[i]) t->be->copy(s->buf[i], b[i], n[i] * sizeof(float));
+  s->step = t->step, s->epoch = epoch, s->micro_step = t->micro_step;
+  s->valid = 1;
+}
+
+static void snapshot_restore(const snapshot *s, ds_trainer *t) {
+  float *b[6];
+  size_t n[6];
+  state_buffers(t, b, n);
+  for (int i = 0; i < 6; i++)
+    if (s->buf[i]) t->be->copy(b[i], s->buf[i], n[i] * sizeof(float));
+  t->step = s->step, t->epoch = s->epoch, t->micro_step = s->micro_step;
+}
+
+static void snapshot_free(snapshot *s, const ds_trainer *t) {
+  for (int i = 0; i < 6; i++)
+    if (s->buf[i]) t->be->free(s->buf[i]);
+  memset(s, 0, sizeof *s);
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+typedef struct {
+  ds_trainer *t;
+  const ds_train_config *c;
+  ds_train_result *res;
+  ds_monitor mon;
+  ds_log log;
+  ds_progress prog;
+  long bpe, total;
+  /* d_acc and the epoch's sample counts at the last read, to take differences */
+  double acc0[2];
+  long samples0, skipped0;
+  /* the interval since the last log point (it may span an epoch end) */
+  double iv_loss, iv_correct;
+  long iv_samples, iv_counted;   /* all samples, and those of applied updates */
+  double iv_start;               /* wall clock when the interval's training began */
+  double train_seconds;          /* training time so far, evaluation excluded */
+  long eval_step;                /* update at which res's test numbers were taken (-1: none) */
+  /* early stopping */
+  snapshot best;
+  double best_val;
+  int bad_evals, stop;
+} run;
+
+/* Fold what d_acc gained since the last read into the interval. */
+static void fold_acc(run *r, const double acc[2], long epoch_samples) {
+  long skipped = r->t->skipped_samples;
+  r->iv_loss += acc[0] - r->acc0[0];
+  r->iv_correct += acc[1] - r->acc0[1];
+  r->iv_samples += epoch_samples - r->samples0;
+  r->iv_counted += (epoch_samples - r->samples0) - (skipped - r->skipped0);
+  r->acc0[0] = acc[0], r->acc0[1] = acc[1];
+  r->samples0 = epoch_samples;
+  r->skipped0 = skipped;
+}
+
+static void evaluate(run *r) {
+  ds_trainer *t = r->t;
+  ds_trainer_evaluate(t, t->test_images, t->test_labels, t->n_test, &r->res->test_loss, &r->res->test_accuracy);
+  if (t->n_val > 0)
+    ds_trainer_evaluate(t, t->val_images, t->val_labels, t->n_val, &r->res->val_loss, &r->res->val_accuracy);
+  r->eval_step = t->step;
+}
+
+static double last_lr(const run *r) {
+  const ds_trainer *t = r->t;
+  return (double)ds_optim_scalars_at(&r->c->optim, t->step > 0 ? t->step - 1 : 0, t->epoch).lr;
+}
+
+#define MAX_FIELDS (16 + 5 * DS_MAX_LAYERS)
+
+static int add(ds_log_field *f, int n, const char *name, const char *layer, double v) {
+  if (layer) snprintf(f[n].name, sizeof f[n].name, "%s_%s", name, layer);
+  else snprintf(f[n].name, sizeof f[n].name, "%s", name);
+  f[n].value = v;
+  return n + 1;
+}
+
+/* After the update that closes an interval: read, evaluate, check, log, print. */
+static void log_point(run *r, long epoch_samples, double epoch_progress, long epochs_done) {
+  ds_trainer *t = r->t;
+  const ds_train_config *c = r->c;
+  ds_train_result *res = r->res;
+  double acc[2];
+  t->be->download(acc, t->d_acc, sizeof acc); /* synchronises: the interval's training ends here */
+  double seconds = ds_now_seconds() - r->iv_start;
+  r->train_seconds += seconds;
+  fold_acc(r, acc, epoch_samples);
+  ds_monitor_check_finite(t, acc[0]);
+  ds_monitor_read(&r->mon);
+  double train_loss = r->iv_counted > 0 ? r->iv_loss / (double)r->iv_counted : NAN;
+  double train_acc = r->iv_counted > 0 ? r->iv_correct / (double)r->iv_counted : NAN;
+  double sps = seconds > 0 ? (double)r->iv_samples / seconds : 0.0;
+  res->train_loss = train_loss, res->train_accuracy = train_acc;
+  evaluate(r);
+
+  /* early stopping on the validation loss */
+  char note[256] = "";
+  if (c->early_stop > 0 && t->n_val > 0) {
+    if (res->val_loss < r->best_val) {
+      r->best_val = res->val_loss;
+      r->bad_evals = 0;
+      snapshot_take(&r->best, t, epochs_done);
+    } else if (++r->bad_evals >= c->early_stop) {
+      r->stop = 1;
+      snprintf(note, sizeof note, "descent: note: early stop after update %ld: val_loss has not improved for %d "
+               "evaluations; keeping update %ld (val_loss %.4f)", t->step, c->early_stop, r->best.step, r->best_val);
+    }
+  }
+
+  ds_mon_warning warns[DS_MON_MAX_WARNINGS];
+  int fresh[DS_MON_MAX_WARNINGS];
+  int nw = ds_monitor_warnings(&r->mon, warns, fresh, DS_MON_MAX_WARNINGS);
+
+  if (r->log.f) {
+    ds_log_field f[MAX_FIELDS];
+    const ds_monitor *m = &r->mon;
+    int n = 0;
+    n = add(f, n, "epoch", NULL, epoch_progress);
+    n = add(f, n, "step", NULL, (double)t->step);
+    n = add(f, n, "lr", NULL, last_lr(r));
+    n = add(f, n, "train_loss", NULL, train_loss);
+    n = add(f, n, "train_accuracy", NULL, train_acc);
+    if (t->n_val > 0) {
+      n = add(f, n, "val_loss", NULL, res->val_loss);
+      n = add(f, n, "val_accuracy", NULL, res->val_accuracy);
+    }
+    n = add(f, n, "test_loss", NULL, res->test_loss);
+    n = add(f, n, "test_accuracy", NULL, res->test_accuracy);
+    n = add(f, n, "samples_per_second", NULL, sps);
+    n = add(f, n, "skipped", NULL, (double)t->skipped);
+    n = add(f, n, "grad_norm", NULL, m->grad_norm_total);
+    for (int l = 0; l < m->n_layers; l++) n = add(f, n, "grad_norm", m->name[l], m->grad_norm[l]);
+    for (int l = 0; l < m->n_layers; l++) n = add(f, n, "update_ratio", m->name[l], m->update_ratio[l]);
+    for (int l = 0; l < m->n_layers; l++)
+      if (m->width[l] > 0) {
+        n = add(f, n, "act_mean", m->name[l], m->act_mean[l]);
+        n = add(f, n, "act_std", m->name[l], m->act_std[l]);
+        n = add(f, n, m->unit_stat == DS_UNITS_DEAD ? "dead" : "saturated", m->name[l], m->units[l]);
+      }
+    const char *texts[DS_MON_MAX_WARNINGS];
+    for (int i = 0; i < nw; i++) texts[i] = warns[i].text;
+    ds_log_row(&r->log, f, n, texts, nw);
+  }
+
+  char line[512];
+  int len = snprintf(line, sizeof line, "epoch %3ld  step %7ld  lr %.4g  train_loss %.4f  train_acc %.4f  ",
+                     (long)ceil(epoch_progress - 1e-9), t->step, last_lr(r), train_loss, train_acc);
+  if (t->n_val > 0)
+    len += snprintf(line + len, sizeof line - (size_t)len, "val_loss %.4f  val_acc %.4f  ", res->val_loss,
+                    res->val_accuracy);
+  len += snprintf(line + len, sizeof line - (size_t)len, "test_loss %.4f  test_acc %.4f  %.0f samples/s",
+                  res->test_loss, res->test_accuracy, sps);
+  if (t->skipped > 0) snprintf(line + len, sizeof line - (size_t)len, "  skipped %ld", t->skipped);
+  ds_progress_line(&r->prog, line);
+  for (int i = 0; i < nw; i++)
+    if (fresh[i]) {
+      char w[320];
+      snprintf(w, sizeof w, "descent: warning: update %ld: %s", t->step, warns[i].text);
+      ds_progress_line(&r->prog, w);
+    }
+  if (note[0]) ds_progress_line(&r->prog, note);
+
+  r->iv_loss = r->iv_correct = 0.0;
+  r->iv_samples = r->iv_counted = 0;
+  r->iv_start = ds_now_seconds();
+}
+
+/* The progress bar: the epoch's running loss (a sync, at most 10 times a second). */
+static void draw_bar(run *r, long done, long epoch_samples, long epoch_skipped0) {
+  ds_trainer *t = r->t;
+  double acc[2];
+  t->be->download(acc, t->d_acc, sizeof acc);
+  long counted = epoch_samples - (t->skipped_samples - epoch_skipped0);
+  double since = ds_now_seconds() - r->iv_start;
+  double iv = (double)r->iv_samples + (double)(epoch_samples - r->samples0);
+  ds_progress_draw(&r->prog, done, t->step, counted > 0 ? acc[0] / (double)counted : NAN, last_lr(r),
+                   since > 0 ? iv / since : 0.0);
+}
 
 void ds_train_run(ds_trainer *t, ds_train_result *res) {
   const ds_backend *be = t->be;
   const ds_train_config *c = &t->cfg;
-  long bpe = ds_sampler_batches_per_epoch(&t->sampler);
+  run r;
+  memset(&r, 0, sizeof r);
+  r.t = t;
+  r.c = c;
+  r.res = res;
+  r.eval_step = -1;
+  r.best_val = INFINITY;
+  r.bpe = ds_sampler_batches_per_epoch(&t->sampler);
   long accum = c->accum < 1 ? 1 : c->accum;
-  long updates_per_epoch = (bpe + accum - 1) / accum;
-  long total = c->steps > 0 ? c->steps : c->epochs * updates_per_epoch;
-  double t0 = ds_now_seconds(), train_seconds = 0.0;
-  long samples_total = 0;
+  long updates_per_epoch = (r.bpe + accum - 1) / accum;
+  r.total = c->steps > 0 ? c->steps : c->epochs * updates_per_epoch;
+  memset(res, 0, sizeof *res);
   res->train_loss = res->train_accuracy = NAN;
   res->test_loss = res->test_accuracy = NAN;
-  long first_epoch = t->epoch; /* > 0 when resumed */
-  while (t->step < total) {
-    double te = ds_now_seconds();
+  res->val_loss = res->val_accuracy = NAN;
+  res->best_step = -1;
+  if (c->log_path) {
+    char err[512];
+    int code = DS_EXIT_RUNTIME;
+    if (ds_log_open(&r.log, c->log_path, &code, err, sizeof err) != 0) ds_fatal(code, "%s", err);
+  }
+  ds_monitor_init(&r.mon, t);
+  t->mon = &r.mon;
+  if (c->early_stop > 0) snapshot_alloc(&r.best, t);
+  long epochs_total = c->steps > 0 ? (r.total + updates_per_epoch - 1) / updates_per_epoch : c->epochs;
+  ds_progress_init(&r.prog, c->quiet, epochs_total);
+
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  interrupt_requested = 0;
+  sigaction(SIGINT, &sa, &old_sa);
+
+  double t0 = ds_now_seconds();
+  long samples_total = 0;
+  r.iv_start = ds_now_seconds();
+  while (t->step < r.total && !r.stop && !interrupt_requested) {
     ds_sampler_begin_epoch(&t->sampler, t->epoch);
     be->zero(t->d_acc, 2 * sizeof(double));
-    long left = bpe, samples = 0;
-    while (left > 0 && t->step < total) {
+    r.acc0[0] = r.acc0[1] = 0.0;
+    r.samples0 = 0;
+    r.skipped0 = t->skipped_samples;
+    long epoch_skipped0 = t->skipped_samples;
+    long left = r.bpe, samples = 0;
+    long epoch_updates = r.total - t->step < updates_per_epoch ? r.total - t->step : updates_per_epoch;
+    ds_progress_begin_epoch(&r.prog, t->epoch + 1, epoch_updates);
+    long done = 0;
+    int last_logged = 0;
+    while (left > 0 && t->step < r.total) {
       int k = (int)(left < accum ? left : accum);
+      long next = t->step + 1;
+      int epoch_end = left <= k || next == r.total;
+      t->capture = c->log_every > 0 ? (next % c->log_every == 0 || next == r.total) : epoch_end;
       samples += ds_trainer_update(t, k);
       left -= k;
+      done++;
+      if (t->capture)
+        log_point(&r, samples, (double)t->epoch + (double)(r.bpe - left) / (double)r.bpe,
+                  left == 0 || t->step >= r.total ? t->epoch + 1 : t->epoch);
+      last_logged = t->capture;
+      t->capture = 0;
+      if (r.stop || interrupt_requested) break;
+      if (left > 0 && ds_progress_due(&r.prog)) draw_bar(&r, done, samples, epoch_skipped0);
     }
+    /* an epoch that did not end at a log point keeps its bar's final state on screen */
+    if (r.prog.tty && !last_logged && done > 0) draw_bar(&r, done, samples, epoch_skipped0);
+    ds_progress_end_epoch(&r.prog);
     double acc[2];
-    be->download(acc, t->d_acc, sizeof acc); /* synchronises */
-    double epoch_seconds = ds_now_seconds() - te;
-    train_seconds += epoch_seconds;
+    be->download(acc, t->d_acc, sizeof acc);
+    fold_acc(&r, acc, samples);
     samples_total += samples;
-    t->epoch++;
-    res->train_loss = acc[0] / (double)samples;
-    res->train_accuracy = acc[1] / (double)samples;
-    if (!isfinite(res->train_loss))
-      ds_fatal(DS_EXIT_RUNTIME, "training diverged: the training loss is %s in epoch %ld (update %ld); try a lower --lr or --clip-norm",
-               isnan(res->train_loss) ? "NaN" : "infinite", t->epoch, t->step);
-    ds_trainer_evaluate(t, t->test_images, t->test_labels, t->n_test, &res->test_loss, &res->test_accuracy);
-    if (!c->quiet)
-      fprintf(stderr, "epoch %3ld  step %7ld  lr %.4g  train_loss %.4f  train_acc %.4f  test_loss %.4f  test_acc %.4f  %.0f samples/s\n",
-              t->epoch, t->step, (double)ds_optim_scalars_at(&c->optim, t->step > 0 ? t->step - 1 : 0, t->epoch - 1).lr,
-              res->train_loss, res->train_accuracy, res->test_loss, res->test_accuracy,
-              (double)samples / epoch_seconds);
-    /* checkpoints at epoch boundaries only: resume then restarts the sampler
-       at epoch t->epoch exactly (host/checkpoint.c) */
-    if (c->save_path && (t->step >= total || (c->save_every > 0 && t->epoch % c->save_every == 0)))
+    long counted = samples - (t->skipped_samples - epoch_skipped0);
+    if (counted > 0) {
+      res->train_loss = acc[0] / (double)counted;
+      res->train_accuracy = acc[1] / (double)counted;
+    }
+    if (left == 0 || t->step >= r.total) t->epoch++; /* not after an early stop or Ctrl-C mid-epoch */
+    /* periodic checkpoints at epoch boundaries only: resume then restarts the
+       sampler at epoch t->epoch exactly (host/checkpoint.c); the last one is
+       written below, after early stopping has chosen the parameters */
+    if (c->save_path && c->save_every > 0 && left == 0 && t->step < r.total && !r.stop &&
+        t->epoch % c->save_every == 0) {
+      ds_monitor_check_finite(t, acc[0]);
       ds_checkpoint_save_or_die(t, c->save_path);
+    }
   }
-  if (c->save_path && t->epoch == first_epoch) /* nothing ran: save the start */
-    ds_checkpoint_save_or_die(t, c->save_path);
-  if (t->epoch == first_epoch) /* no updates ran (or a finished run was resumed): still report the test numbers */
-    ds_trainer_evaluate(t, t->test_images, t->test_labels, t->n_test, &res->test_loss, &res->test_accuracy);
+  sigaction(SIGINT, &old_sa, NULL);
+  res->interrupted = interrupt_requested != 0;
+  if (r.iv_samples > 0) r.train_seconds += ds_now_seconds() - r.iv_start; /* after the last log point */
   res->epochs = t->epoch;
   res->steps = t->step;
+  res->skipped = t->skipped;
+
+  /* early stopping keeps the best state (parameters, statistics, optimizer
+     state and counters), also when the run ended without stopping early */
+  if (c->early_stop > 0 && r.best.valid) {
+    res->stopped_early = r.stop;
+    res->best_step = r.best.step;
+    if (r.best.step != t->step) snapshot_restore(&r.best, t);
+  }
+  if (t->step != r.eval_step || res->best_step >= 0) evaluate(&r);
+  ds_monitor_check_finite(t, 0.0); /* never save a non-finite state */
+  if (c->save_path) ds_checkpoint_save_or_die(t, c->save_path);
+
+  t->mon = NULL;
+  ds_monitor_free(&r.mon);
+  if (c->early_stop > 0) snapshot_free(&r.best, t);
+  ds_log_close(&r.log);
   res->samples = samples_total;
   res->seconds = ds_now_seconds() - t0;
-  res->samples_per_second = train_seconds > 0 ? (double)samples_total / train_seconds : 0.0;
+  res->samples_per_second = r.train_seconds > 0 ? (double)samples_total / r.train_seconds : 0.0;
 }

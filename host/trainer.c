@@ -1,12 +1,18 @@
 /* The trainer: flat buffers on a backend, forward, backward, one update,
  * evaluation. Everything numerical goes through the backend table. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "descent/common.h"
 #include "descent/philox.h"
 #include "descent/train.h"
+#include "monitor.h"
+
+/* The validation split's shuffle has its own Philox stream, next to the
+ * sampler's (DS_STREAM_SAMPLER, and | 0x8000 for replacement draws). */
+#define DS_STREAM_SPLIT (DS_STREAM_SAMPLER + 1u)
 
 void ds_train_config_defaults(ds_train_config *c) {
   memset(c, 0, sizeof *c);
@@ -53,6 +59,46 @@ static void alloc_workspace(ds_trainer *t) {
   t->d_eval_acc = (double *)be->alloc(2 * sizeof(double), "loss accumulators");
 }
 
+/* Hold out round(fraction * n) items for validation: a Fisher-Yates shuffle
+ * keyed by the seed picks them (the same items for every run with that seed),
+ * and both parts keep the file's order. fit and val get their own copies. */
+static void split_validation(const ds_dataset *all, float fraction, uint64_t seed, ds_dataset *fit,
+                             ds_dataset *val) {
+  int n = all->n, n_val = (int)((double)n * fraction + 0.5);
+  if (n_val < 1 || n_val >= n)
+    ds_fatal(DS_EXIT_USAGE, "--val-fraction %g: leaves %d validation and %d training items of %d",
+             (double)fraction, n_val, n - n_val, n);
+  int32_t *perm = ds_xcalloc((size_t)n, sizeof *perm, "the validation split");
+  for (int i = 0; i < n; i++) perm[i] = i;
+  for (int i = n - 1; i > 0; i--) {
+    uint32_t w = ds_philox_word(seed, DS_STREAM_SPLIT, 0, (uint64_t)i);
+    int j = (int)(((uint64_t)w * (uint32_t)(i + 1)) >> 32); /* uniform in [0, i] */
+    int32_t tmp = perm[i];
+    perm[i] = perm[j];
+    perm[j] = tmp;
+  }
+  uint8_t *is_val = ds_xcalloc((size_t)n, 1, "the validation split");
+  for (int i = 0; i < n_val; i++) is_val[perm[i]] = 1;
+  free(perm);
+  *fit = *all;
+  *val = *all;
+  fit->n = n - n_val;
+  val->n = n_val;
+  size_t d = (size_t)all->d;
+  fit->images = ds_xmalloc((size_t)fit->n * d, "the training images");
+  fit->labels = ds_xmalloc((size_t)fit->n, "the training labels");
+  val->images = ds_xmalloc((size_t)n_val * d, "the validation images");
+  val->labels = ds_xmalloc((size_t)n_val, "the validation labels");
+  int a = 0, b = 0;
+  for (int i = 0; i < n; i++) {
+    ds_dataset *dst = is_val[i] ? val : fit;
+    int k = is_val[i] ? b++ : a++;
+    memcpy(dst->images + (size_t)k * d, all->images + (size_t)i * d, d);
+    dst->labels[k] = all->labels[i];
+  }
+  free(is_val);
+}
+
 /* x = (byte/255 - mean) / std as one multiply-add: scale = 1/(255 std), shift = -mean/std */
 static void input_scaling(ds_trainer *t, const ds_dataset *train) {
   t->scale = 1.0f / 255.0f;
@@ -72,8 +118,14 @@ static void input_scaling(ds_trainer *t, const ds_dataset *train) {
 }
 
 void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config *cfg,
-                     const ds_dataset *train, const ds_dataset *test) {
+                     const ds_dataset *all_train, const ds_dataset *test) {
   memset(t, 0, sizeof *t);
+  ds_dataset split[2];
+  const ds_dataset *train = all_train;
+  if (cfg->val_fraction > 0.0f) {
+    split_validation(all_train, cfg->val_fraction, cfg->seed, &split[0], &split[1]);
+    train = &split[0];
+  }
   t->be = be;
   t->cfg = *cfg;
   char err[256];
@@ -137,15 +189,35 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
   be->upload(t->train_labels, train->labels, (size_t)train->n);
   be->upload(t->test_images, test->images, te);
   be->upload(t->test_labels, test->labels, (size_t)test->n);
-  input_scaling(t, train);
+  if (train != all_train) {
+    const ds_dataset *val = &split[1];
+    t->n_val = val->n;
+    t->val_images = be->alloc((size_t)val->n * (size_t)val->d, "the validation images");
+    t->val_labels = be->alloc((size_t)val->n, "the validation labels");
+    be->upload(t->val_images, val->images, (size_t)val->n * (size_t)val->d);
+    be->upload(t->val_labels, val->labels, (size_t)val->n);
+  }
+  input_scaling(t, train); /* the training part only: validation stays unseen */
+  if (train != all_train) {
+    for (int i = 0; i < 2; i++) ds_dataset_free(&split[i]);
+  }
   alloc_workspace(t);
+  /* the non-finite records start empty (update -1) */
+  t->d_nonfinite = (int64_t *)be->alloc(6 * sizeof(int64_t), "the non-finite record");
+  int64_t none[6] = {-1, -1, 0, -1, -1, 0};
+  be->upload(t->d_nonfinite, none, sizeof none);
+  if (cfg->on_nonfinite == DS_NONFINITE_SKIP) {
+    if (ns) t->stats_backup = alloc_floats(be, ns, "batchnorm statistics (skip mode)");
+    t->d_acc_backup = (double *)be->alloc(2 * sizeof(double), "loss accumulators (skip mode)");
+  }
 }
 
 void ds_trainer_free(ds_trainer *t) {
   const ds_backend *be = t->be;
   void *bufs[] = {t->params, t->grads, t->stats, t->opt.m, t->opt.v, t->opt.vmax, t->opt.gavg,
                   t->lookahead, t->train_images, t->train_labels, t->test_images, t->test_labels,
-                  t->d_indices, t->d_labels, t->x, t->x_drop, t->d_acc, t->d_eval_acc};
+                  t->d_indices, t->d_labels, t->x, t->x_drop, t->d_acc, t->d_eval_acc,
+                  t->val_images, t->val_labels, t->d_nonfinite, t->stats_backup, t->d_acc_backup};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (bufs[i]) be->free(bufs[i]);
   for (int l = 0; l < t->model.n_layers; l++) {
@@ -233,11 +305,17 @@ int ds_trainer_update(ds_trainer *t, int k) {
     be->axpy(t->lookahead, t->params, -oc->momentum, t->opt.m, np);
     params = t->lookahead;
   }
+  int skip_mode = t->cfg.on_nonfinite == DS_NONFINITE_SKIP;
+  if (skip_mode) { /* what a skipped update must leave as it was, besides params and state */
+    if (t->stats_backup) be->copy(t->stats_backup, t->stats, t->model.n_stats * sizeof(float));
+    be->copy(t->d_acc_backup, t->d_acc, 2 * sizeof(double));
+  }
   int samples = 0;
   const ds_layer_ws *out = &t->ws[t->model.n_layers - 1];
   for (int i = 0; i < k; i++) {
     int B = ds_sampler_next(&t->sampler, t->h_indices);
     if (B == 0) break;
+    t->last_batch = B;
     gather(t, t->train_images, t->train_labels, B);
     ds_trainer_forward(t, params, B, 1);
     /* mean over the batch, averaged over the k micro-batches */
@@ -248,10 +326,53 @@ int ds_trainer_update(ds_trainer *t, int k) {
     samples += B;
   }
   if (samples == 0) return 0;
+  int64_t update = t->step + 1; /* 1-based, as the logs count */
+  int capture = t->mon && t->capture;
+  if (skip_mode) {
+    /* The decision needs the scan's result on the host: one sync per update.
+     * (CUDA plan: optim_step reads the record and skips on the device.) */
+    int64_t rec[3] = {-1, -1, 0};
+    double acc[2];
+    be->upload(t->d_nonfinite, rec, sizeof rec);
+    ds_mon_nonfinite(be, t->d_nonfinite, t->grads, np, update);
+    be->download(rec, t->d_nonfinite, sizeof rec);
+    be->download(acc, t->d_acc, sizeof acc);
+    if (rec[0] >= 0 || !isfinite(acc[0])) {
+      if (rec[0] < 0) rec[0] = update, rec[1] = -1, rec[2] = isnan(acc[0]) ? 1 : 2; /* the loss */
+      if (t->stats_backup) be->copy(t->stats, t->stats_backup, t->model.n_stats * sizeof(float));
+      be->copy(t->d_acc, t->d_acc_backup, 2 * sizeof(double));
+      memcpy(t->last_skip, rec, sizeof rec);
+      t->skipped++;
+      t->skipped_samples += samples;
+      t->step++;
+      if (capture) ds_monitor_after_update(t->mon, t, 0);
+      return samples;
+    }
+  } else if (be->monitor_nonfinite) {
+    /* stop mode: the first non-finite gradient is recorded on the backend and
+       read at the next log point, so no sync here */
+    be->monitor_nonfinite(t->d_nonfinite, t->grads, np, update);
+  }
+  if (capture) ds_monitor_before_update(t->mon, t);
   ds_optim_scalars sc = ds_optim_scalars_at(oc, t->step, t->epoch);
   be->optim_step(&t->opt, np, t->model.n_decay, oc, &sc);
   t->step++;
+  if (capture) ds_monitor_after_update(t->mon, t, 1);
   return samples;
+}
+
+void ds_trainer_param_name(const ds_trainer *t, size_t i, char *buf, size_t len) {
+  for (int l = 0; l < t->model.n_layers; l++) {
+    const ds_layer *L = &t->model.layers[l];
+    const ds_view v[4] = {L->weight, L->bias, L->gamma, L->beta};
+    static const char *const what[4] = {"weight", "bias", "batchnorm gamma", "batchnorm beta"};
+    for (int k = 0; k < 4; k++)
+      if (v[k].size && i >= v[k].offset && i < v[k].offset + v[k].size) {
+        snprintf(buf, len, "fc%d %s", l + 1, what[k]);
+        return;
+      }
+  }
+  snprintf(buf, len, "parameter %zu", i);
 }
 
 void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int n,

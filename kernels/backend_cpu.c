@@ -40,6 +40,9 @@ static ds_backend cpu_backend = {
   .softmax_xent = softmax_xent_cpu,
   .optim_step = optim_step_cpu,
   .axpy = axpy_cpu,
+  .monitor_stats = monitor_stats_cpu,
+  .monitor_sumsq = monitor_sumsq_cpu,
+  .monitor_nonfinite = monitor_nonfinite_cpu,
 };
 
 const ds_backend *ds_backend_cpu(void) {

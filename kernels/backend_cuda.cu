@@ -1,17 +1,344 @@
-/* The CUDA backend. This file is the place for it; the ops land with the CUDA
- * backend issue. Until then it detects the device so that `--backend cuda`
- * and `--version` tell the truth. */
-#include <cuda_runtime.h>
+/* The CUDA backend: device selection, memory, error reporting, the launch
+ * counter, CUDA-graph capture, and the table of *_cuda ops.
+ *
+ * Everything runs on one stream in issue order, so host code sees the same
+ * semantics as the CPU backend: an op's results are ready for the next op,
+ * download() waits for everything before it, and upload() returns as soon as
+ * the source buffer may be reused (small uploads go through pinned staging
+ * slots and do not wait for the GPU; large ones do). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "descent/backend.h"
+#include "cuda_common.cuh"
+
+ds_cuda_context ds_cuda;
+
+static int tf32_on = 0;              /* ds_cuda_set_tf32 may be called before init */
+static char device_name[256];
+
+/* cuBLASLt workspace: 32 MiB is what NVIDIA recommends for Hopper. */
+#define DS_LT_WORKSPACE_BYTES ((size_t)32 << 20)
+#define DS_BLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+
+/* Upload staging: a few pinned slots, reused round robin; a slot is refilled
+ * only after the copy that last used it has completed (its event). */
+#define DS_STAGE_SLOTS 4
+#define DS_STAGE_BYTES ((size_t)1 << 20)
+static unsigned char *stage_host;
+static cudaEvent_t stage_done[DS_STAGE_SLOTS];
+static int stage_next;
+
+/* ---- error reporting ------------------------------------------------------ */
+
+/* "kernels/linear_cuda.cu" rather than the absolute path the build passes. */
+static const char *short_path(const char *file) {
+  const char *k = strstr(file, "kernels/");
+  if (k) {
+    const char *next;
+    while ((next = strstr(k + 1, "kernels/")) != NULL) k = next;
+    return k;
+  }
+  const char *slash = strrchr(file, '/');
+  return slash ? slash + 1 : file;
+}
+
+static const char *cuda_hint(cudaError_t err) {
+  switch (err) {
+    case cudaErrorMemoryAllocation:
+      return "the GPU is out of memory: use a smaller --batch-size or model, or free the GPU (nvidia-smi)";
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+    case cudaErrorInitializationError:
+      return "check the NVIDIA driver with nvidia-smi; --backend cpu runs without a GPU";
+    case cudaErrorNoKernelImageForDevice:
+    case cudaErrorInvalidDeviceFunction:
+    case cudaErrorUnsupportedPtxVersion:
+      return "this build has no code for this GPU: reconfigure with -DCMAKE_CUDA_ARCHITECTURES=<its sm> "
+             "(nvidia-smi --query-gpu=compute_cap --format=csv)";
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorHardwareStackError:
+      return "a kernel faulted (a descent bug); faults surface at a later call, so rerun with "
+             "DESCENT_CUDA_SYNC=1 or under compute-sanitizer to name the kernel";
+    case cudaErrorLaunchOutOfResources:
+    case cudaErrorInvalidConfiguration:
+      return "a launch asked for an impossible grid or too many resources (a descent bug: report it)";
+    case cudaErrorStreamCaptureUnsupported:
+    case cudaErrorStreamCaptureInvalidated:
+    case cudaErrorStreamCaptureImplicit:
+      return "an operation that cannot be recorded ran while a CUDA graph was being captured";
+    case cudaErrorDevicesUnavailable:
+      return "the GPU is busy in exclusive-process mode (nvidia-smi)";
+    case cudaErrorLaunchTimeout:
+      return "a kernel exceeded the display watchdog's time limit";
+    default:
+      return "see the CUDA runtime documentation for this error";
+  }
+}
+
+void ds_cuda_fail(cudaError_t err, const char *call, const char *file, int line) {
+  ds_fatal(DS_EXIT_RUNTIME, "CUDA error at %s:%d in %s: %s (%s); hint: %s", short_path(file), line,
+           call, cudaGetErrorString(err), cudaGetErrorName(err), cuda_hint(err));
+}
+
+static const char *cublas_hint(cublasStatus_t st) {
+  switch (st) {
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+      return "cuBLAS could not start: check the driver (nvidia-smi) and free GPU memory";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+      return "out of GPU memory for cuBLAS: use a smaller --batch-size or model";
+    case CUBLAS_STATUS_INVALID_VALUE:
+      return "a GEMM got an impossible shape, leading dimension or alignment (a descent bug: report it)";
+    case CUBLAS_STATUS_ARCH_MISMATCH:
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+      return "this GPU or cuBLAS version cannot run this GEMM configuration (try without --tf32)";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+      return "a cuBLAS kernel failed; rerun with DESCENT_CUDA_SYNC=1 to find an earlier faulting kernel";
+    default:
+      return "see the cuBLAS documentation for this status";
+  }
+}
+
+void ds_cublas_fail(cublasStatus_t st, const char *call, const char *file, int line) {
+  ds_fatal(DS_EXIT_RUNTIME, "cuBLAS error at %s:%d in %s: %s; hint: %s", short_path(file), line, call,
+           cublasGetStatusString(st), cublas_hint(st));
+}
+
+static const char *curand_status_name(curandStatus_t st) {
+  switch (st) {
+    case CURAND_STATUS_VERSION_MISMATCH: return "CURAND_STATUS_VERSION_MISMATCH (header and library differ)";
+    case CURAND_STATUS_NOT_INITIALIZED: return "CURAND_STATUS_NOT_INITIALIZED";
+    case CURAND_STATUS_ALLOCATION_FAILED: return "CURAND_STATUS_ALLOCATION_FAILED (out of memory)";
+    case CURAND_STATUS_TYPE_ERROR: return "CURAND_STATUS_TYPE_ERROR";
+    case CURAND_STATUS_OUT_OF_RANGE: return "CURAND_STATUS_OUT_OF_RANGE";
+    case CURAND_STATUS_LENGTH_NOT_MULTIPLE: return "CURAND_STATUS_LENGTH_NOT_MULTIPLE";
+    case CURAND_STATUS_DOUBLE_PRECISION_REQUIRED: return "CURAND_STATUS_DOUBLE_PRECISION_REQUIRED";
+    case CURAND_STATUS_LAUNCH_FAILURE: return "CURAND_STATUS_LAUNCH_FAILURE";
+    case CURAND_STATUS_PREEXISTING_FAILURE: return "CURAND_STATUS_PREEXISTING_FAILURE (an earlier kernel failed)";
+    case CURAND_STATUS_INITIALIZATION_FAILED: return "CURAND_STATUS_INITIALIZATION_FAILED";
+    case CURAND_STATUS_ARCH_MISMATCH: return "CURAND_STATUS_ARCH_MISMATCH";
+    case CURAND_STATUS_INTERNAL_ERROR: return "CURAND_STATUS_INTERNAL_ERROR";
+    default: return "unknown cuRAND status";
+  }
+}
+
+void ds_curand_fail(curandStatus_t st, const char *call, const char *file, int line) {
+  ds_fatal(DS_EXIT_RUNTIME, "cuRAND error at %s:%d in %s: %s; hint: rerun with DESCENT_CUDA_SYNC=1 to find an earlier faulting kernel",
+           short_path(file), line, call, curand_status_name(st));
+}
+
+void ds_cuda_launched(const char *kernel, const char *file, int line) {
+  ds_cuda.launches++;
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) ds_cuda_fail(err, kernel, file, line);
+  if (ds_cuda.sync_each_launch && !ds_cuda.capturing) {
+    err = cudaStreamSynchronize(ds_cuda.stream);
+    if (err != cudaSuccess) ds_cuda_fail(err, kernel, file, line);
+  }
+}
+
+void ds_cuda_blas_issued(const char *call, const char *file, int line) {
+  ds_cuda_launched(call, file, line);
+}
+
+extern "C" long ds_cuda_launch_count(void) { return ds_cuda.launches; }
+
+/* Host-side calls that cannot be part of a graph. */
+static void refuse_while_capturing(const char *what) {
+  if (ds_cuda.capturing)
+    ds_fatal(DS_EXIT_RUNTIME, "CUDA backend: %s was called while a CUDA graph is being captured "
+             "(only ops can be captured; a descent bug)", what);
+}
+
+/* ---- precision -------------------------------------------------------------- */
+
+static void apply_math_mode(void) {
+  if (!ds_cuda.ready) return;
+  cublasCheck(cublasSetMathMode(ds_cuda.blas, tf32_on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
+extern "C" void ds_cuda_set_tf32(int on) {
+  tf32_on = on != 0;
+  apply_math_mode();
+}
+
+extern "C" int ds_cuda_tf32(void) { return tf32_on; }
+
+/* ---- memory ------------------------------------------------------------------ */
+
+static void *cuda_alloc(size_t bytes, const char *what) {
+  refuse_while_capturing("alloc");
+  size_t n = bytes ? bytes : 1;
+  void *p = NULL;
+  cudaError_t err = cudaMalloc(&p, n);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError(); /* not sticky: clear it so cudaMemGetInfo answers */
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) free_b = total_b = 0;
+    ds_fatal(DS_EXIT_RUNTIME,
+             "out of GPU memory allocating %zu bytes (%.1f MiB) for %s on %s: %.1f MiB free of %.1f MiB; "
+             "use a smaller --batch-size or model, or --backend cpu",
+             n, (double)n / 1048576.0, what, device_name, (double)free_b / 1048576.0,
+             (double)total_b / 1048576.0);
+  }
+  if (err != cudaSuccess) ds_cuda_fail(err, "cudaMalloc", __FILE__, __LINE__);
+  /* zeroed, as the CPU backend's calloc: ordered before any later use on the stream */
+  cudaCheck(cudaMemsetAsync(p, 0, n, ds_cuda.stream));
+  return p;
+}
+
+static void cuda_free(void *ptr) {
+  if (!ptr) return;
+  refuse_while_capturing("free");
+  cudaCheck(cudaFree(ptr)); /* waits for work still using it */
+}
+
+static void cuda_upload(void *dst, const void *src, size_t bytes) {
+  if (!bytes) return;
+  refuse_while_capturing("upload");
+  if (bytes <= DS_STAGE_BYTES) {
+    int s = stage_next;
+    stage_next = (s + 1) % DS_STAGE_SLOTS;
+    unsigned char *slot = stage_host + (size_t)s * DS_STAGE_BYTES;
+    cudaCheck(cudaEventSynchronize(stage_done[s])); /* the slot's previous copy is done */
+    memcpy(slot, src, bytes);
+    cudaCheck(cudaMemcpyAsync(dst, slot, bytes, cudaMemcpyHostToDevice, ds_cuda.stream));
+    cudaCheck(cudaEventRecord(stage_done[s], ds_cuda.stream));
+  } else {
+    /* pageable source: the caller may reuse it once we return, so wait */
+    cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ds_cuda.stream));
+    cudaCheck(cudaStreamSynchronize(ds_cuda.stream));
+  }
+}
+
+static void cuda_download(void *dst, const void *src, size_t bytes) {
+  if (!bytes) return;
+  refuse_while_capturing("download");
+  cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ds_cuda.stream));
+  cudaCheck(cudaStreamSynchronize(ds_cuda.stream));
+}
+
+static void cuda_copy(void *dst, const void *src, size_t bytes) {
+  if (!bytes || dst == src) return;
+  cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ds_cuda.stream));
+}
+
+static void cuda_zero(void *dst, size_t bytes) {
+  if (!bytes) return;
+  cudaCheck(cudaMemsetAsync(dst, 0, bytes, ds_cuda.stream));
+}
+
+static void cuda_synchronize(void) {
+  refuse_while_capturing("synchronize");
+  cudaCheck(cudaStreamSynchronize(ds_cuda.stream));
+}
+
+/* ---- CUDA graphs ---------------------------------------------------------------- */
+
+struct ds_cuda_graph {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+};
+
+extern "C" void ds_cuda_graph_begin(void) {
+  DS_CUDA_REQUIRE(ds_cuda.ready, "ds_cuda_graph_begin", "the CUDA backend is not initialised");
+  DS_CUDA_REQUIRE(!ds_cuda.capturing, "ds_cuda_graph_begin", "a capture is already in progress");
+  /* thread-local: calls from this thread that would break the capture fail loudly */
+  cudaCheck(cudaStreamBeginCapture(ds_cuda.stream, cudaStreamCaptureModeThreadLocal));
+  ds_cuda.capturing = 1;
+}
+
+extern "C" ds_cuda_graph *ds_cuda_graph_end(void) {
+  DS_CUDA_REQUIRE(ds_cuda.capturing, "ds_cuda_graph_end", "no capture is in progress");
+  cudaGraph_t graph = NULL;
+  ds_cuda.capturing = 0;
+  cudaCheck(cudaStreamEndCapture(ds_cuda.stream, &graph));
+  ds_cuda_graph *g = (ds_cuda_graph *)ds_xcalloc(1, sizeof *g, "a CUDA graph");
+  g->graph = graph;
+  cudaCheck(cudaGraphInstantiate(&g->exec, graph, 0));
+  return g;
+}
+
+extern "C" void ds_cuda_graph_launch(ds_cuda_graph *g) {
+  DS_CUDA_REQUIRE(g && !ds_cuda.capturing, "ds_cuda_graph_launch", "no graph, or called while capturing");
+  cudaCheck(cudaGraphLaunch(g->exec, ds_cuda.stream));
+  DS_LAUNCH_CHECK("cudaGraphLaunch");
+}
+
+extern "C" void ds_cuda_graph_free(ds_cuda_graph *g) {
+  if (!g) return;
+  cudaCheck(cudaGraphExecDestroy(g->exec));
+  cudaCheck(cudaGraphDestroy(g->graph));
+  free(g);
+}
+
+/* ---- the table and device selection ------------------------------------------------ */
+
+static ds_backend cuda_backend = {
+  /* .name = */ "cuda",
+  /* .device = */ "CUDA",
+  /* .alloc = */ cuda_alloc,
+  /* .free = */ cuda_free,
+  /* .upload = */ cuda_upload,
+  /* .download = */ cuda_download,
+  /* .copy = */ cuda_copy,
+  /* .zero = */ cuda_zero,
+  /* .synchronize = */ cuda_synchronize,
+  /* .gather_forward = */ gather_forward_cuda,
+  /* .linear_forward = */ linear_forward_cuda,
+  /* .linear_backward = */ linear_backward_cuda,
+  /* .activation_forward = */ activation_forward_cuda,
+  /* .activation_backward = */ activation_backward_cuda,
+  /* .batchnorm_forward = */ batchnorm_forward_cuda,
+  /* .batchnorm_backward = */ batchnorm_backward_cuda,
+  /* .dropout_forward = */ dropout_forward_cuda,
+  /* .dropout_backward = */ dropout_backward_cuda,
+  /* .softmax_xent = */ softmax_xent_cuda,
+  /* .optim_step = */ optim_step_cuda,
+  /* .axpy = */ axpy_cuda,
+  /* .monitor_stats = */ monitor_stats_cuda,
+  /* .monitor_sumsq = */ monitor_sumsq_cuda,
+  /* .monitor_nonfinite = */ monitor_nonfinite_cuda,
+};
 
 extern "C" int ds_cuda_compiled(void) { return 1; }
 
+/* Creating the stream, handles and buffers on a present device. A failure
+ * here is reported like a missing device (the caller decides: --backend cuda
+ * exits 77, auto falls back to the CPU). */
+#define INIT_TRY(call, what)                                                              \
+  do {                                                                                    \
+    cudaError_t e_ = (call);                                                              \
+    if (e_ != cudaSuccess) {                                                              \
+      (void)cudaGetLastError();                                                           \
+      snprintf(why, why_len, "CUDA device %d (%s) cannot be used: %s failed: %s", device, \
+               device_name, what, cudaGetErrorString(e_));                                \
+      return NULL;                                                                        \
+    }                                                                                     \
+  } while (0)
+#define INIT_TRY_BLAS(call, what)                                                         \
+  do {                                                                                    \
+    cublasStatus_t s_ = (call);                                                           \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                    \
+      snprintf(why, why_len, "CUDA device %d (%s) cannot be used: %s failed: %s", device, \
+               device_name, what, cublasGetStatusString(s_));                             \
+      return NULL;                                                                        \
+    }                                                                                     \
+  } while (0)
+
 extern "C" const ds_backend *ds_backend_cuda(int device, char *why, size_t why_len) {
+  if (ds_cuda.ready) {
+    if (device == ds_cuda.device) return &cuda_backend;
+    snprintf(why, why_len, "the CUDA backend already runs on device %d (one device per process)", ds_cuda.device);
+    return NULL;
+  }
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
+    (void)cudaGetLastError();
     snprintf(why, why_len, "no usable CUDA device (%s)", cudaGetErrorString(err));
     return NULL;
   }
@@ -23,6 +350,31 @@ extern "C" const ds_backend *ds_backend_cuda(int device, char *why, size_t why_l
     snprintf(why, why_len, "device %d requested but %d CUDA device(s) present", device, count);
     return NULL;
   }
-  snprintf(why, why_len, "the CUDA ops are not implemented in this build yet");
-  return NULL;
+  snprintf(device_name, sizeof device_name, "device %d", device);
+  INIT_TRY(cudaSetDevice(device), "cudaSetDevice");
+  cudaDeviceProp prop;
+  INIT_TRY(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  snprintf(device_name, sizeof device_name, "%s", prop.name);
+
+  ds_cuda.device = device;
+  ds_cuda.sm_count = prop.multiProcessorCount;
+  INIT_TRY(cudaStreamCreate(&ds_cuda.stream), "cudaStreamCreate");
+  INIT_TRY_BLAS(cublasCreate(&ds_cuda.blas), "cublasCreate");
+  INIT_TRY_BLAS(cublasSetStream(ds_cuda.blas, ds_cuda.stream), "cublasSetStream");
+  /* our own workspace: cuBLAS then allocates nothing per call (graph capture) */
+  void *blas_ws = NULL;
+  INIT_TRY(cudaMalloc(&blas_ws, DS_BLAS_WORKSPACE_BYTES), "cudaMalloc (cuBLAS workspace)");
+  INIT_TRY_BLAS(cublasSetWorkspace(ds_cuda.blas, blas_ws, DS_BLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
+  INIT_TRY_BLAS(cublasLtCreate(&ds_cuda.lt), "cublasLtCreate");
+  INIT_TRY(cudaMalloc(&ds_cuda.lt_workspace, DS_LT_WORKSPACE_BYTES), "cudaMalloc (cuBLASLt workspace)");
+  ds_cuda.lt_workspace_bytes = DS_LT_WORKSPACE_BYTES;
+  INIT_TRY(cudaMallocHost((void **)&stage_host, DS_STAGE_SLOTS * DS_STAGE_BYTES), "cudaMallocHost (upload staging)");
+  for (int s = 0; s < DS_STAGE_SLOTS; s++)
+    INIT_TRY(cudaEventCreateWithFlags(&stage_done[s], cudaEventDisableTiming), "cudaEventCreate");
+  const char *sync = getenv("DESCENT_CUDA_SYNC");
+  ds_cuda.sync_each_launch = sync && *sync && strcmp(sync, "0") != 0;
+  cuda_backend.device = device_name;
+  ds_cuda.ready = 1;
+  apply_math_mode();
+  return &cuda_backend;
 }

@@ -33,5 +33,8 @@ void softmax_xent_cpu(float *dlogits, double *acc, const float *logits, const in
 void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,
                     const ds_optim_config *cfg, const ds_optim_scalars *s);
 void axpy_cpu(float *out, const float *a, float alpha, const float *b, size_t n);
+void monitor_stats_cpu(double *out, const float *x, int B, int C, float lo, float hi);
+void monitor_sumsq_cpu(double *out, const float *x, const float *y, size_t n);
+void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, int64_t step);
 
 #endif

@@ -97,6 +97,24 @@ typedef struct ds_backend {
 
   /* out[n] = a[n] + alpha * b[n] (used for Nesterov look-ahead weights) */
   void (*axpy)(float *out, const float *a, float alpha, const float *b, size_t n);
+
+  /* ---- monitoring (kernels/monitor_cpu.c; host/monitor.c) --------------- *
+   * Small reductions for the training log and the non-finite check. Results
+   * stay in backend memory until the host reads them at a log point. A table
+   * that leaves these NULL still trains: host/monitor.c then downloads the
+   * buffer and runs the CPU op on the host (log points only, plus every step
+   * with --on-nonfinite skip). */
+  /* Statistics of activations x[B,C], ACCUMULATED into out[4] (double):
+   *   out[0] += sum x;  out[1] += sum x^2;
+   *   out[2] += number of columns c with x[b,c] <= 0 for every row b (dead ReLU units);
+   *   out[3] += number of elements with x <= lo or x >= hi (saturated tanh/sigmoid). */
+  void (*monitor_stats)(double *out, const float *x, int B, int C, float lo, float hi);
+  /* out[0] += sum_i (x[i] - y[i])^2 over x[n], y[n]; y NULL means 0 (sum of squares). */
+  void (*monitor_sumsq)(double *out, const float *x, const float *y, size_t n);
+  /* First non-finite element of x[n]: when rec[0] < 0 (nothing recorded yet) and x
+   * holds a NaN or Inf, rec[0..2] = {step, smallest such index i, isnan(x[i]) ? 1 : 2};
+   * otherwise rec[3] (int64) is left unchanged, so the first record sticks. */
+  void (*monitor_nonfinite)(int64_t *rec, const float *x, size_t n, int64_t step);
 } ds_backend;
 
 /* The CPU reference backend (always present). */

@@ -14,6 +14,12 @@
 extern "C" {
 #endif
 
+/* What a non-finite loss or gradient does (--on-nonfinite). */
+typedef enum {
+  DS_NONFINITE_STOP,       /* end the run (exit 1) naming the update, the layer, NaN or Inf */
+  DS_NONFINITE_SKIP        /* leave parameters, optimizer state and BN statistics as they were */
+} ds_nonfinite_mode;
+
 typedef struct {
   ds_mlp_spec model;
   ds_optim_config optim;
@@ -29,6 +35,11 @@ typedef struct {
   int quiet;
   const char *save_path;   /* checkpoint (host/checkpoint.c) at the end, NULL = none */
   long save_every;         /* > 0: also every N epochs */
+  const char *log_path;    /* --log FILE.csv | FILE.jsonl: one row per log point (host/log.c) */
+  long log_every;          /* a log point every N updates; 0 = at the end of each epoch */
+  float val_fraction;      /* hold out this part of the training set (seeded shuffle) */
+  int early_stop;          /* > 0: stop after this many evaluations without a lower val_loss */
+  ds_nonfinite_mode on_nonfinite;
 } ds_train_config;
 
 void ds_train_config_defaults(ds_train_config *c);
@@ -70,6 +81,21 @@ typedef struct {
   long step;               /* updates applied */
   long micro_step;         /* training forward passes (keys the dropout masks) */
   long epoch;              /* epochs completed */
+  /* validation split (cfg.val_fraction): held-out training items, on the backend */
+  uint8_t *val_images, *val_labels;
+  int n_val;
+  /* non-finite values (cfg.on_nonfinite) */
+  int64_t *d_nonfinite;    /* [6]: first non-finite gradient {update, flat index, 1 NaN / 2 Inf}
+                              (update -1: none), then the same for a parameter scan */
+  float *stats_backup;     /* skip mode: BN running statistics before the update */
+  double *d_acc_backup;    /* skip mode: d_acc before the update [2] */
+  long skipped;            /* updates skipped (they still count in step) */
+  long skipped_samples;    /* their samples, left out of the training loss */
+  int64_t last_skip[3];    /* the record of the last skipped update */
+  /* statistics at log points (host/monitor.c); NULL = none */
+  struct ds_monitor *mon;
+  int capture;             /* the next ds_trainer_update is a log point */
+  int last_batch;          /* rows of the last training micro-batch */
 } ds_trainer;
 
 /* Build the trainer: layout, init, uploads. Exits with a message on failure. */
@@ -91,15 +117,26 @@ int ds_trainer_update(ds_trainer *t, int k);
 void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int n,
                          double *loss, double *accuracy);
 
+/* Name of the tensor holding flat parameter index i: "fc2 weight" (layer l+1). */
+void ds_trainer_param_name(const ds_trainer *t, size_t i, char *buf, size_t len);
+
 typedef struct {
   double train_loss, train_accuracy, test_loss, test_accuracy;
   long epochs, steps;
   double seconds, samples_per_second;
   long samples;
+  double val_loss, val_accuracy;  /* NaN without --val-fraction */
+  long skipped;            /* updates skipped by --on-nonfinite skip */
+  int stopped_early;       /* --early-stop ended the run */
+  long best_step;          /* --early-stop: the update whose parameters were kept (-1: none) */
+  int interrupted;         /* SIGINT: the run stopped after finishing an update */
 } ds_train_result;
 
-/* The whole run: epochs (or steps), evaluation after each epoch, a summary
- * line per epoch on stderr unless quiet. */
+/* The whole run: epochs (or steps); at each log point (cfg.log_every) the
+ * evaluation, the statistics of host/monitor.c, a row of cfg.log_path, a
+ * progress line on stderr unless quiet; the non-finite policy; early stopping
+ * on the validation loss; checkpoints; SIGINT stops after the current update
+ * (res->interrupted, after the --save checkpoint is written). */
 void ds_train_run(ds_trainer *t, ds_train_result *res);
 
 #ifdef __cplusplus

@@ -1,0 +1,88 @@
+/* Monitoring reductions, CPU reference (the CUDA twins are specified in
+ * descent/backend.h). Sums run in double in index order, so the CPU result
+ * is deterministic; they are read only at log points. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels_cpu.h"
+
+/* out[4] += {sum x, sum x^2, #columns with x <= 0 in every row, #elements <= lo or >= hi}
+ * x: [B, C] row-major */
+void monitor_stats_cpu(double *out, const float *x, int B, int C, float lo, float hi) {
+  double sum = 0.0, ss = 0.0, saturated = 0.0;
+  for (size_t i = 0; i < (size_t)B * (size_t)C; i++) {
+    double v = x[i];
+    sum += v;
+    ss += v * v;
+    saturated += (x[i] <= lo || x[i] >= hi);
+  }
+  double dead = 0.0;
+  for (int c = 0; c < C; c++) {
+    int b = 0;
+    while (b < B && x[(size_t)b * C + c] <= 0.0f) b++; /* NaN stops the walk: not dead */
+    dead += (b == B);
+  }
+  out[0] += sum;
+  out[1] += ss;
+  out[2] += dead;
+  out[3] += saturated;
+}
+
+/* out[0] += sum_i (x[i] - y[i])^2;  x: [n], y: [n] or NULL (zeros) */
+void monitor_sumsq_cpu(double *out, const float *x, const float *y, size_t n) {
+  double ss = 0.0;
+  if (y) {
+    for (size_t i = 0; i < n; i++) {
+      double d = (double)x[i] - (double)y[i];
+      ss += d * d;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+  }
+  out[0] += ss;
+}
+
+/* Whether x[begin, end) holds a NaN or Inf: a float is non-finite exactly
+ * when its exponent bits are all 1, and then exponent + 1 carries into the
+ * sign bit. Two floats per 64-bit word (the low half cannot carry into the
+ * high one: its sum stays <= 0x80000000) and four independent ORs keep the
+ * common, all-finite case at memory speed without relying on vectorisation. */
+static int any_nonfinite(const float *x, size_t begin, size_t end) {
+  const uint64_t mask = 0x7f8000007f800000ull, one = 0x0080000000800000ull;
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    uint64_t w[4];
+    memcpy(w, x + i, sizeof w);
+    a |= (w[0] & mask) + one;
+    b |= (w[1] & mask) + one;
+    c |= (w[2] & mask) + one;
+    d |= (w[3] & mask) + one;
+  }
+  uint64_t bad = a | b | c | d;
+  for (; i < end; i++) {
+    uint32_t u;
+    memcpy(&u, x + i, sizeof u);
+    bad |= (uint64_t)((u & 0x7f800000u) + 0x00800000u);
+  }
+  return (bad & 0x8000000080000000ull) != 0;
+}
+
+/* rec[3] = {step, first index, 1 NaN / 2 Inf} when rec[0] < 0 and x[n] holds a
+ * non-finite value; else unchanged. This runs on every update, so blocks are
+ * tested first and only a block that fails is searched. */
+void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, int64_t step) {
+  if (rec[0] >= 0) return;
+  const size_t block = 4096;
+  for (size_t b0 = 0; b0 < n; b0 += block) {
+    size_t b1 = n - b0 < block ? n : b0 + block;
+    if (!any_nonfinite(x, b0, b1)) continue;
+    for (size_t i = b0; i < b1; i++)
+      if (!isfinite(x[i])) {
+        rec[0] = step;
+        rec[1] = (int64_t)i;
+        rec[2] = isnan(x[i]) ? 1 : 2;
+        return;
+      }
+  }
+}
