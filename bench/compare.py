@@ -3,6 +3,8 @@
 
 usage: compare.py train DESCENT.jsonl PYTORCH.jsonl
        compare.py optim DESCENT.jsonl PYTORCH.jsonl
+       compare.py optim-table DESCENT.jsonl    (descent's records alone)
+       compare.py train-table DESCENT.jsonl
 Ratios are descent / PyTorch throughput for the same case in the same run."""
 import json, sys
 
@@ -12,8 +14,27 @@ def read(path):
         return [json.loads(l) for l in f if l.startswith("{")]
 
 
+def tables(mode, ours):
+    if mode == "optim-table":
+        print("| backend | optimizer | params | launches/step | us/step | GB/s | copy GB/s | ratio to copy |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for r in ours:
+            print(f"| {r['backend']} | {r['optimizer']} | {r['params']} | {r['launches_per_step']} | {r['us_per_step']:.1f} "
+                  f"| {r['gbytes_per_s']:.2f} | {r['copy_gbytes_per_s']:.2f} | {r['ratio_to_copy']:.2f} |")
+    else:
+        print("| backend | model | batch | samples/s | ms/step | ms/epoch (60k) |")
+        print("|---|---|---:|---:|---:|---:|")
+        for r in ours:
+            print(f"| {r['backend']} | {r['model']} | {r['batch_size']} | {r['samples_per_second']:.0f} "
+                  f"| {r['ms_per_step']:.3f} | {r['ms_per_epoch']:.0f} |")
+
+
 def main():
-    mode, ours_path, theirs_path = sys.argv[1:4]
+    mode = sys.argv[1]
+    if mode.endswith("-table"):
+        tables(mode, read(sys.argv[2]))
+        return
+    ours_path, theirs_path = sys.argv[2:4]
     ours, theirs = read(ours_path), read(theirs_path)
     if mode == "train":
         impls = sorted({r["impl"] for r in theirs})

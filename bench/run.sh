@@ -7,8 +7,9 @@ set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+out="$here/out"   # raw JSON lines of the last run (git-ignored)
+rm -rf "$out"
+mkdir -p "$out"
 backends=(cpu)
 if "$build/descent" --version | grep -q "^cuda: compiled in; " && ! "$build/descent" --version | grep -qi "no usable\|no cuda\|not implemented"; then
   backends+=(cuda)
@@ -53,25 +54,11 @@ res="$here/results/$(date +%F)-$device.md"
   echo
   echo "## Optimizer step (bench_optim)"
   echo
-  echo "| backend | optimizer | params | launches/step | us/step | GB/s | copy GB/s | ratio to copy |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|"
-  python3 -c '
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    print(f"| {r[\"backend\"]} | {r[\"optimizer\"]} | {r[\"params\"]} | {r[\"launches_per_step\"]} | {r[\"us_per_step\"]:.1f} | {r[\"gbytes_per_s\"]:.2f} | {r[\"copy_gbytes_per_s\"]:.2f} | {r[\"ratio_to_copy\"]:.2f} |")
-' "$out/optim.jsonl"
+  python3 "$here/compare.py" optim-table "$out/optim.jsonl"
   echo
   echo "## Training step (bench_train)"
   echo
-  echo "| backend | model | batch | samples/s | ms/step | ms/epoch (60k) |"
-  echo "|---|---|---:|---:|---:|---:|"
-  python3 -c '
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    print(f"| {r[\"backend\"]} | {r[\"model\"]} | {r[\"batch_size\"]} | {r[\"samples_per_second\"]:.0f} | {r[\"ms_per_step\"]:.3f} | {r[\"ms_per_epoch\"]:.0f} |")
-' "$out/train.jsonl"
+  python3 "$here/compare.py" train-table "$out/train.jsonl"
   if [ $have_torch = 1 ]; then
     echo
     echo "## Against PyTorch (same machine, same run)"
