@@ -35,6 +35,11 @@ if python3 -c 'import torch' 2>/dev/null; then
     run python3 "$here/pytorch_baseline.py" train --device "$be" --batch-size "$batches" --steps "$steps" --threads "$threads" >>"$out/torch_train.jsonl"
   done
 fi
+# the commit the numbers belong to; the results folder itself does not make it dirty
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$root" status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ]; then
+  commit="$commit (with uncommitted changes)"
+fi
 device=$([ -n "$gpu" ] && echo "$gpu" | cut -d, -f1 | tr ' ' '-' | tr 'A-Z' 'a-z' || echo cpu)
 mkdir -p "$here/results"
 res="$here/results/$(date +%F)-$device.md"
@@ -43,8 +48,8 @@ res="$here/results/$(date +%F)-$device.md"
   echo
   echo "Written by bench/run.sh; do not edit by hand."
   echo
-  echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
-  echo "- CPU: $cpu, $threads threads; GEMM: $("$build/descent" --version | sed -n 's/^cpu: //p')"
+  echo "- commit: $commit"
+  echo "- CPU: $cpu, $threads threads; $("$build/descent" --version | sed -n 's/^cpu: CPU, //p')"
   echo "- GPU: ${gpu:-none}"
   echo "- PyTorch: $([ $have_torch = 1 ] && python3 -c 'import torch; print(torch.__version__)' || echo 'not installed')"
   echo
