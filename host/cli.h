@@ -3,7 +3,9 @@
 #ifndef DS_CLI_H
 #define DS_CLI_H
 
+#include "descent/data.h"
 #include "descent/optim.h"
+#include "descent/train.h"
 #include "flags.h"
 
 /* The optimizer, regularisation, clipping and schedule flags. Writes at most
@@ -17,6 +19,21 @@ int ds_cli_optim_flags(ds_flag *out, ds_optim_config *cfg, const char **optimize
  * then validate. Exits 2 naming the flag on a bad combination. */
 void ds_cli_optim_resolve(const char *cmd, const ds_flag *flags, ds_optim_config *cfg,
                           const char *optimizer_name);
+
+/* The data flags (--data, --dataset, --train-images, --train-labels,
+ * --test-images, --test-labels, --test-fraction), as train, eval and verify
+ * spell them. Writes DS_DATA_FLAG_COUNT entries into out and returns the count. */
+#define DS_DATA_FLAG_COUNT 7
+int ds_cli_data_flags(ds_flag *out, ds_data_source *src);
+
+/* The input and model flags (--standardize, --hidden, --activation, ...,
+ * --init) of train and verify, writing into cfg. Returns the count written. */
+#define DS_MODEL_FLAG_COUNT 11
+int ds_cli_model_flags(ds_flag *out, ds_train_config *cfg);
+
+/* --batch-size N|full (into an int; full = 0) */
+int ds_cli_parse_batch(const char *value, void *ptr, char *err, size_t errlen);
+extern const char *const ds_cli_samplings[];
 
 /* Comma-separated integer list parser for --hidden (into ds_mlp_spec). */
 int ds_cli_parse_hidden(const char *value, void *spec, char *err, size_t errlen);

@@ -19,20 +19,17 @@ int ds_cmd_eval(int argc, char **argv) {
   ds_data_source src = {0};
   const char *path = NULL, *backend = "auto";
   int device = 0, json = 0;
-  ds_flag flags[] = {
+  ds_flag flags[32] = {
     {"--checkpoint", DS_FLAG_STRING, &path, "FILE", "checkpoint to evaluate (required)", .group = "Model"},
-    {"--data", DS_FLAG_STRING, &src.data_dir, "DIR", "folder with the four IDX files (train-images-idx3-ubyte[.gz], ...)", .group = "Data"},
-    {"--dataset", DS_FLAG_STRING, &src.dataset, "NAME", "fashion-mnist (" DS_DEFAULT_DATA_DIR ") or mnist (datasets/fetch-mnist.sh)", .default_text = "fashion-mnist"},
-    {"--train-images", DS_FLAG_STRING, &src.train_images, "FILE", "training images (IDX, raw or .gz)"},
-    {"--train-labels", DS_FLAG_STRING, &src.train_labels, "FILE", "training labels"},
-    {"--test-images", DS_FLAG_STRING, &src.test_images, "FILE", "test images"},
-    {"--test-labels", DS_FLAG_STRING, &src.test_labels, "FILE", "test labels"},
-    {"--test-fraction", DS_FLAG_FLOAT, &src.test_fraction, "F", "hold out the last F of the training file as the test set", "(0,1)", .default_text = "off"},
+  };
+  int n = 1 + ds_cli_data_flags(flags + 1, &src);
+  ds_flag run_flags[] = {
     {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results on stdout"},
     {NULL},
   };
+  memcpy(flags + n, run_flags, sizeof run_flags);
   ds_flags_parse("eval", flags, argc, argv, NULL, 0, "--checkpoint FILE [flags]", eval_summary);
   if (!path) ds_fatal(DS_EXIT_USAGE, "eval: --checkpoint FILE is required");
   if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))

@@ -8,12 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "descent/common.h"
 #include "flags.h"
+#include "picture.h"
 #include "svg_plot.h"
 
 #define MAX_COLS 256
@@ -424,44 +423,16 @@ static int write_svg(FILE *f, const table *t, const char *title) {
   return ds_svg_end(&s);
 }
 
-/* ---- files ---------------------------------------------------------------------- */
+/* ---- files (host/picture.c) ----------------------------------------------------- */
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  if (a < b) return 0;
-  for (size_t i = 0; i < b; i++) {
-    char ch = s[a - b + i];
-    if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
-    if (ch != suffix[i]) return 0;
-  }
-  return 1;
-}
+typedef struct {
+  const table *t;
+  const char *title;
+} log_picture;
 
-static int on_path(const char *prog) {
-  const char *path = getenv("PATH");
-  if (!path) return 0;
-  char dir[4096];
-  while (*path) {
-    size_t len = strcspn(path, ":");
-    if (len > 0 && len + strlen(prog) + 2 < sizeof dir) {
-      snprintf(dir, sizeof dir, "%.*s/%s", (int)len, path, prog);
-      if (access(dir, X_OK) == 0) return 1;
-    }
-    path += len;
-    if (*path == ':') path++;
-  }
-  return 0;
-}
-
-static void write_file(const char *path, const table *t, const char *title) {
-  FILE *f = fopen(path, "w");
-  if (!f) ds_fatal(DS_EXIT_RUNTIME, "plot: cannot write %s: %s", path, strerror(errno));
-  int rc = write_svg(f, t, title);
-  if (fclose(f) != 0) rc = -1;
-  if (rc != 0) {
-    remove(path);
-    ds_fatal(DS_EXIT_RUNTIME, "plot: cannot write %s: %s", path, strerror(errno));
-  }
+static int draw_log(FILE *f, const void *ctx) {
+  const log_picture *p = ctx;
+  return write_svg(f, p->t, p->title);
 }
 
 static const char *summary =
@@ -482,37 +453,15 @@ int ds_cmd_plot(int argc, char **argv) {
   int npos = ds_flags_parse("plot", flags, argc, argv, pos, 1, "LOG.csv|LOG.jsonl -o FILE.svg|FILE.png", summary);
   if (npos != 1) ds_fatal(DS_EXIT_USAGE, "plot: expected one log file (see 'descent plot --help')");
   if (!out) ds_fatal(DS_EXIT_USAGE, "plot: -o FILE.svg|FILE.png is required");
-  int png = ends_with(out, ".png");
-  if (!png && !ends_with(out, ".svg")) ds_fatal(DS_EXIT_USAGE, "plot: -o %s: expected a file name ending in .svg or .png", out);
-  if (png && !on_path("rsvg-convert"))
-    ds_fatal(DS_EXIT_USAGE, "plot: -o %s: PNG output needs rsvg-convert (Debian package librsvg2-bin), which is not "
-             "on PATH; write .svg instead (any browser opens it)", out);
+  char err[512];
+  if (ds_picture_check("-o", out, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "plot: %s", err);
   table t;
   read_log(pos[0], &t);
   const char *base = strrchr(pos[0], '/');
   char heading[512];
   snprintf(heading, sizeof heading, "%s", title ? title : (base ? base + 1 : pos[0]));
-  if (!png) {
-    write_file(out, &t, heading);
-  } else {
-    const char *dir = getenv("TMPDIR");
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s/descent-plot-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(tmp);
-    if (fd < 0) ds_fatal(DS_EXIT_RUNTIME, "plot: cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp", strerror(errno));
-    close(fd);
-    write_file(tmp, &t, heading);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-      execlp("rsvg-convert", "rsvg-convert", "--format", "png", "--output", out, tmp, (char *)NULL);
-      _exit(127);
-    }
-    int status = 0;
-    int ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    remove(tmp);
-    if (!ok) ds_fatal(DS_EXIT_RUNTIME, "plot: rsvg-convert could not write %s", out);
-  }
+  log_picture pic = {&t, heading};
+  if (ds_picture_write(out, draw_log, &pic, err, sizeof err) != 0) ds_fatal(DS_EXIT_RUNTIME, "plot: %s", err);
   free_table(&t);
   return DS_EXIT_OK;
 }

@@ -19,22 +19,6 @@
 #include "backend_cuda.h"
 #endif
 
-static const char *const activations[] = {"relu", "leaky_relu", "tanh", "sigmoid", NULL};
-static const char *const dropout_forms[] = {"inverted", "scale-at-test", NULL};
-static const char *const inits[] = {"auto", "he-normal", "he-uniform", "xavier-normal", "xavier-uniform", "pytorch", NULL};
-static const char *const samplings[] = {"shuffle", "replacement", "sequential", NULL};
-
-static int parse_batch(const char *value, void *ptr, char *err, size_t errlen) {
-  int *b = ptr;
-  if (strcmp(value, "full") == 0) { *b = 0; return 0; }
-  long v;
-  if (ds_parse_long(value, &v) != 0 || v < 1 || v > 100000000) {
-    snprintf(err, errlen, "expected an integer >= 1 or 'full'");
-    return -1;
-  }
-  *b = (int)v;
-  return 0;
-}
 
 /* Default tolerances on rel (see verify_summary for the reasoning). */
 #define TOL_PARAMS_SGD 1e-5
@@ -213,34 +197,15 @@ int ds_cmd_verify(int argc, char **argv) {
   long steps = 20;
   float rtol_params = 0.0f, rtol_grads = 0.0f, rtol_loss = 0.0f; /* 0: the defaults below */
 
-  ds_flag flags[96] = {
-    {"--data", DS_FLAG_STRING, &src.data_dir, "DIR", "folder with the four IDX files (train-images-idx3-ubyte[.gz], ...)", .group = "Data"},
-    {"--dataset", DS_FLAG_STRING, &src.dataset, "NAME", "fashion-mnist (" DS_DEFAULT_DATA_DIR ") or mnist (datasets/fetch-mnist.sh)", .default_text = "fashion-mnist"},
-    {"--train-images", DS_FLAG_STRING, &src.train_images, "FILE", "training images (IDX, raw or .gz)"},
-    {"--train-labels", DS_FLAG_STRING, &src.train_labels, "FILE", "training labels"},
-    {"--test-images", DS_FLAG_STRING, &src.test_images, "FILE", "test images"},
-    {"--test-labels", DS_FLAG_STRING, &src.test_labels, "FILE", "test labels"},
-    {"--test-fraction", DS_FLAG_FLOAT, &src.test_fraction, "F", "hold out the last F of the training file as the test set", "(0,1)", .default_text = "off"},
-    {"--standardize", DS_FLAG_BOOL, &cfg.standardize, NULL, "standardise pixels with the training set's mean and std (default: scale to [0,1])"},
-    {"--hidden", DS_FLAG_CUSTOM, &cfg.model, "W1,W2,..", "hidden layer widths, or none", .parse = ds_cli_parse_hidden, .default_text = "256,128", .group = "Model"},
-    {"--activation", DS_FLAG_CHOICE, &cfg.model.activation, NULL, "hidden activation (tanh here: see above)", .choices = activations},
-    {"--leaky-slope", DS_FLAG_FLOAT, &cfg.model.leaky_slope, "S", "negative slope of leaky_relu", "[0,1)"},
-    {"--batchnorm", DS_FLAG_BOOL, &cfg.model.batchnorm, NULL, "BatchNorm1d after each hidden linear layer (on by default here)"},
-    {"--no-batchnorm", DS_FLAG_BOOL, &no_bn, NULL, "no BatchNorm1d"},
-    {"--bn-momentum", DS_FLAG_FLOAT, &cfg.model.bn_momentum, "M", "running-statistics momentum (PyTorch convention)", "[0,1]"},
-    {"--bn-eps", DS_FLAG_FLOAT, &cfg.model.bn_eps, "E", "batchnorm epsilon", "(0,inf)"},
-    {"--dropout", DS_FLAG_FLOAT, &cfg.model.dropout, "P", "dropout probability after each hidden activation (0 = off)", "[0,1)"},
-    {"--input-dropout", DS_FLAG_FLOAT, &cfg.model.input_dropout, "P", "dropout probability on the input pixels", "[0,1)"},
-    {"--dropout-form", DS_FLAG_CHOICE, &cfg.model.dropout_form, NULL, "inverted: kept/(1-p) in training; scale-at-test: x*(1-p) at test", .choices = dropout_forms},
-    {"--init", DS_FLAG_CHOICE, &cfg.model.init, NULL, "weight init; auto = He (relu) or Xavier (tanh/sigmoid), normal", .choices = inits},
-  };
-  int n = 0;
-  while (flags[n].name) n++;
+  ds_flag flags[96];
+  int n = ds_cli_data_flags(flags, &src);
+  n += ds_cli_model_flags(flags + n, &cfg);
+  flags[n++] = (ds_flag){"--no-batchnorm", DS_FLAG_BOOL, &no_bn, NULL, "no BatchNorm1d (verify turns --batchnorm on by default)"};
   n += ds_cli_optim_flags(flags + n, &cfg.optim, &optimizer);
   ds_flag loop[] = {
     {"--steps", DS_FLAG_LONG, &steps, "K", "updates to run and compare", "[1,inf)", .group = "Steps"},
-    {"--batch-size", DS_FLAG_CUSTOM, &cfg.batch_size, "N|full", "samples per batch", .parse = parse_batch, .default_text = "64"},
-    {"--sampling", DS_FLAG_CHOICE, &cfg.sampling, NULL, "shuffle each epoch, draw with replacement, or keep file order", .choices = samplings},
+    {"--batch-size", DS_FLAG_CUSTOM, &cfg.batch_size, "N|full", "samples per batch", .parse = ds_cli_parse_batch, .default_text = "64"},
+    {"--sampling", DS_FLAG_CHOICE, &cfg.sampling, NULL, "shuffle each epoch, draw with replacement, or keep file order", .choices = ds_cli_samplings},
     {"--drop-last", DS_FLAG_BOOL, &cfg.drop_last, NULL, "drop the last, smaller batch of an epoch"},
     {"--accum", DS_FLAG_INT, &cfg.accum, "K", "average the gradients of K batches per update", "[1,inf)"},
     {"--seed", DS_FLAG_U64, &cfg.seed, "S", "seed of init, shuffling and dropout"},

@@ -1,5 +1,6 @@
 /* The training log: CSV or JSON lines, one row per log point (log.h). */
 #include "log.h"
+#include "picture.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,16 +8,11 @@
 
 #include "descent/common.h"
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 int ds_log_open(ds_log *lg, const char *path, int *exit_code, char *err, size_t errlen) {
   memset(lg, 0, sizeof *lg);
   lg->path = path;
-  if (ends_with(path, ".jsonl")) lg->jsonl = 1;
-  else if (!ends_with(path, ".csv")) {
+  if (ds_path_has_suffix(path, ".jsonl")) lg->jsonl = 1;
+  else if (!ds_path_has_suffix(path, ".csv")) {
     *exit_code = DS_EXIT_USAGE;
     snprintf(err, errlen, "--log %s: expected a file name ending in .csv or .jsonl", path);
     return -1;

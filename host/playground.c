@@ -7,10 +7,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "descent/common.h"
+#include "picture.h"
 #include "svg_plot.h"
 
 /* ---- the toy functions (f and its analytic gradient, in double) -------- */
@@ -387,91 +386,28 @@ int ds_playground_svg(FILE *f, const ds_toy_fn *fn, const ds_plot_series *series
   return ds_svg_end(&svg);
 }
 
-/* ---- files: .svg, or .png through rsvg-convert --------------------------- */
-
-static int ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  if (a < b) return 0;
-  for (size_t i = 0; i < b; i++) {
-    char ch = s[a - b + i];
-    if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
-    if (ch != suffix[i]) return 0;
-  }
-  return 1;
-}
-
-static int on_path(const char *prog) {
-  const char *path = getenv("PATH");
-  if (!path) return 0;
-  char dir[4096];
-  while (*path) {
-    size_t len = strcspn(path, ":");
-    if (len > 0 && len + strlen(prog) + 2 < sizeof dir) {
-      snprintf(dir, sizeof dir, "%.*s/%s", (int)len, path, prog);
-      if (access(dir, X_OK) == 0) return 1;
-    }
-    path += len;
-    if (*path == ':') path++;
-  }
-  return 0;
-}
+/* ---- files: .svg, or .png through rsvg-convert (host/picture.c) ------------ */
 
 int ds_playground_plot_check(const char *path, char *err, size_t errlen) {
-  if (ends_with(path, ".svg")) return 0;
-  if (ends_with(path, ".png")) {
-    if (on_path("rsvg-convert")) return 0;
-    snprintf(err, errlen, "--plot %s: PNG output needs rsvg-convert (Debian package librsvg2-bin), "
-             "which is not on PATH; write .svg instead (any browser opens it)", path);
-    return -1;
-  }
-  snprintf(err, errlen, "--plot %s: expected a file name ending in .svg or .png", path);
-  return -1;
+  return ds_picture_check("--plot", path, err, errlen);
 }
 
-static int write_svg(const char *path, const ds_toy_fn *fn, const ds_plot_series *series, int n,
-                     const char *title, const char *subtitle, char *err, size_t errlen) {
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-    return -1;
-  }
-  int rc = ds_playground_svg(f, fn, series, n, title, subtitle);
-  if (fclose(f) != 0) rc = -1;
-  if (rc != 0) {
-    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-    remove(path);
-  }
-  return rc;
+typedef struct {
+  const ds_toy_fn *fn;
+  const ds_plot_series *series;
+  int n;
+  const char *title, *subtitle;
+} playground_picture;
+
+static int draw_playground(FILE *f, const void *ctx) {
+  const playground_picture *p = ctx;
+  return ds_playground_svg(f, p->fn, p->series, p->n, p->title, p->subtitle);
 }
 
 int ds_playground_plot_file(const char *path, const ds_toy_fn *fn, const ds_plot_series *series,
                             int n, const char *title, const char *subtitle, char *err,
                             size_t errlen) {
   if (ds_playground_plot_check(path, err, errlen) != 0) return -1;
-  if (ends_with(path, ".svg")) return write_svg(path, fn, series, n, title, subtitle, err, errlen);
-  const char *dir = getenv("TMPDIR");
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s/descent-plot-XXXXXX", dir && *dir ? dir : "/tmp");
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp",
-             strerror(errno));
-    return -1;
-  }
-  close(fd);
-  if (write_svg(tmp, fn, series, n, title, subtitle, err, errlen) != 0) return -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    execlp("rsvg-convert", "rsvg-convert", "--format", "png", "--output", path, tmp, (char *)NULL);
-    _exit(127);
-  }
-  int status = 0;
-  int ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  remove(tmp);
-  if (!ok) {
-    snprintf(err, errlen, "rsvg-convert could not write %s", path);
-    return -1;
-  }
-  return 0;
+  playground_picture p = {fn, series, n, title, subtitle};
+  return ds_picture_write(path, draw_playground, &p, err, errlen);
 }
