@@ -1,5 +1,16 @@
 /* Training statistics at log points and the non-finite checks (monitor.h).
- * Everything numerical runs through the backend table's monitor ops. */
+ * Everything numerical runs through the backend table's monitor ops.
+ *
+ * --on-nonfinite skip without a per-update host sync on the GPU (not done yet;
+ * today skip mode reads the record back after every update):
+ *   1. reset the record with an async memset of 0xFF (every int64 becomes -1),
+ *      then run monitor_nonfinite over the gradients;
+ *   2. give ds_optim_buffers a `const int64_t *skip` and let the optimizer
+ *      kernel return at once when skip[0] >= 0;
+ *   3. restore the BatchNorm statistics and the loss accumulators with a small
+ *      "copy if rec[0] >= 0" kernel;
+ *   4. count skips on the device (in the stamp kernel) and read the count at
+ *      log points. */
 #include "monitor.h"
 
 #include <math.h>
