@@ -36,14 +36,11 @@ static const char *train_summary =
     "Train a multilayer perceptron on an image-classification dataset (IDX files) and\n"
     "evaluate it on the test set after every epoch. A hidden layer is\n"
     "Linear -> [BatchNorm1d] -> activation -> [Dropout]; the loss is softmax cross-entropy.\n"
-    "The summary of each epoch goes to stderr; --json prints one JSON object on stdout.";
+    "Progress and one line per log point go to stderr; --json prints one JSON object on stdout.";
 
 int ds_cmd_train(int argc, char **argv) {
   ds_train_config cfg;
   ds_train_config_defaults(&cfg);
-  cfg.model.n_hidden = 2;
-  cfg.model.hidden[0] = 256;
-  cfg.model.hidden[1] = 128;
   ds_data_source src = {0};
   const char *backend = "auto";
   const char *optimizer = "sgd";

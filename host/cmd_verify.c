@@ -185,9 +185,6 @@ static int next_update(ds_trainer *t, int accum) {
 int ds_cmd_verify(int argc, char **argv) {
   ds_train_config cfg;
   ds_train_config_defaults(&cfg);
-  cfg.model.n_hidden = 2;
-  cfg.model.hidden[0] = 256;
-  cfg.model.hidden[1] = 128;
   cfg.model.batchnorm = 1;
   cfg.model.dropout = 0.2f;
   cfg.model.activation = DS_ACT_TANH;

@@ -17,6 +17,9 @@
 void ds_train_config_defaults(ds_train_config *c) {
   memset(c, 0, sizeof *c);
   ds_mlp_spec_defaults(&c->model);
+  c->model.n_hidden = 2; /* 784-256-128-10 on MNIST-shaped data */
+  c->model.hidden[0] = 256;
+  c->model.hidden[1] = 128;
   ds_optim_defaults(&c->optim, DS_OPT_SGD);
   c->epochs = 10;
   c->batch_size = 64;
