@@ -62,6 +62,9 @@ int ds_cmd_train(int argc, char **argv) {
     {"--eval-batch", DS_FLAG_INT, &cfg.eval_batch, "N", "rows per evaluation batch", "[1,inf)"},
     {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
+    {"--tf32", DS_FLAG_BOOL, &cfg.tf32, NULL, "CUDA: TF32 tensor-core GEMMs (10-bit mantissa inputs; default full FP32)"},
+    {"--deterministic", DS_FLAG_BOOL, &cfg.deterministic, NULL, "CUDA: bit-identical runs for the same flags and GPU model (no atomic split-K GEMMs); the CPU always is"},
+    {"--no-graph", DS_FLAG_BOOL, &cfg.no_graph, NULL, "CUDA: run every op eagerly instead of replaying the training step as one captured CUDA graph (debugging)"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results as the last line of stdout"},
     {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "nothing on stderr but errors: no progress bar, log-point lines, warnings or notes"},
     {"--save", DS_FLAG_STRING, &cfg.save_path, "FILE", "write a checkpoint at the end (atomically: FILE.tmp, then rename)", .group = "Checkpoints"},
@@ -89,6 +92,7 @@ int ds_cmd_train(int argc, char **argv) {
     ds_fatal(DS_EXIT_USAGE, "train: --backend: expected auto, cpu or cuda, got '%s'", backend);
 
   const ds_backend *be = ds_backend_select(backend, device);
+  if (cfg.tf32 && !be->set_tf32 && !cfg.quiet) ds_note("--tf32 has no effect on the %s backend (FP32 throughout)", be->name);
   ds_dataset train, test;
   ds_data_load(&src, &train, &test);
   ds_trainer t;

@@ -16,7 +16,6 @@
 #include "descent/common.h"
 #include "descent/train.h"
 #ifdef DS_HAVE_CUDA
-#include "backend_cuda.h"
 #endif
 
 
@@ -208,6 +207,7 @@ int ds_cmd_verify(int argc, char **argv) {
     {"--seed", DS_FLAG_U64, &cfg.seed, "S", "seed of init, shuffling and dropout"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)", .group = "Comparison"},
     {"--tf32", DS_FLAG_BOOL, &tf32, NULL, "TF32 tensor-core GEMMs on the GPU (and the TF32 tolerances)"},
+    {"--no-graph", DS_FLAG_BOOL, &cfg.no_graph, NULL, "run the GPU's updates eagerly instead of replaying the captured CUDA graph"},
     {"--rtol-params", DS_FLAG_FLOAT, &rtol_params, "R", "tolerance on rel for parameters and running statistics", "(0,inf)", .default_text = "1e-5 sgd, 1e-4 adaptive; --tf32: 1e-2, 5e-2"},
     {"--rtol-grads", DS_FLAG_FLOAT, &rtol_grads, "R", "tolerance on rel for gradients and optimizer state", "(0,inf)", .default_text = "1e-4; 1e-1 --tf32"},
     {"--rtol-loss", DS_FLAG_FLOAT, &rtol_loss, "R", "tolerance on |gpu - cpu| / |cpu| of each step's loss", "(0,inf)", .default_text = "1e-5; 1e-2 --tf32"},
@@ -232,9 +232,7 @@ int ds_cmd_verify(int argc, char **argv) {
   const ds_backend *gpu = ds_backend_cuda(device, why, sizeof why);
   if (!gpu) ds_fatal(DS_EXIT_NOGPU, "verify: %s", why);
   const ds_backend *cpu = ds_backend_cpu();
-#ifdef DS_HAVE_CUDA
-  ds_cuda_set_tf32(tf32);
-#endif
+  cfg.tf32 = tf32; /* ds_trainer_init sets it on the backend */
 
   ds_dataset train, test;
   ds_data_load(&src, &train, &test);
@@ -332,6 +330,8 @@ int ds_cmd_verify(int argc, char **argv) {
     printf("exempt (shown, not judged): the biases of linear layers followed by BatchNorm have gradient 0 in\n"
            "exact arithmetic, so both sides hold rounding noise%s (see descent verify --help)\n",
            adaptive ? "; adaptive optimizers turn it into lr-sized steps, which running_mean follows" : "");
+  printf("GPU updates replayed from the captured CUDA graph: %ld of %ld%s\n", tg.graph_replays, steps,
+         cfg.no_graph ? " (--no-graph)" : "");
   if (failed)
     printf("verify: FAILED: %d of %d judged tensors beyond tolerance after %ld steps (%s vs the CPU reference, %s GEMMs)\n",
            failed, n_rows + 1 - exempt, steps, gpu->device, tf32 ? "TF32" : "FP32");

@@ -56,16 +56,17 @@ void ds_mon_sumsq(const ds_backend *be, double *out, const float *x, const float
   free(hy);
 }
 
-void ds_mon_nonfinite(const ds_backend *be, int64_t *rec, const float *x, size_t n, int64_t step) {
+void ds_mon_nonfinite(const ds_backend *be, int64_t *rec, const float *x, size_t n, const int64_t *step) {
   if (be->monitor_nonfinite) {
     be->monitor_nonfinite(rec, x, n, step);
     return;
   }
-  int64_t r[3];
+  int64_t r[3], hstep;
   be->download(r, rec, sizeof r);
   if (r[0] >= 0) return;
+  be->download(&hstep, step, sizeof hstep);
   float *hx = host_copy(be, x, n);
-  ds_backend_cpu()->monitor_nonfinite(r, hx, n, step);
+  ds_backend_cpu()->monitor_nonfinite(r, hx, n, &hstep);
   be->upload(rec, r, sizeof r);
   free(hx);
 }
@@ -224,7 +225,7 @@ void ds_monitor_check_finite(ds_trainer *t, double loss_sum) {
   if (t->cfg.on_nonfinite == DS_NONFINITE_STOP) {
     /* without the per-step op, the gradient of the last update is all we have */
     if (rec[0] < 0 && !be->monitor_nonfinite && t->step > 0) {
-      ds_mon_nonfinite(be, t->d_nonfinite, t->grads, np, t->step);
+      ds_mon_nonfinite(be, t->d_nonfinite, t->grads, np, &t->d_scalars->update); /* the last update's number */
       be->download(rec, t->d_nonfinite, sizeof rec);
     }
     if (rec[0] >= 0) {
@@ -237,7 +238,7 @@ void ds_monitor_check_finite(ds_trainer *t, double loss_sum) {
   /* parameters: a finite gradient times a huge learning rate can still overflow */
   int64_t none[3] = {-1, -1, 0};
   be->upload(t->d_nonfinite + 3, none, sizeof none);
-  ds_mon_nonfinite(be, t->d_nonfinite + 3, t->params, np, t->step);
+  ds_mon_nonfinite(be, t->d_nonfinite + 3, t->params, np, &t->d_scalars->update); /* rec[3] unused below */
   be->download(rec + 3, t->d_nonfinite + 3, 3 * sizeof(int64_t));
   if (rec[3] >= 0) {
     ds_trainer_param_name(t, (size_t)rec[4], name, sizeof name);

@@ -88,7 +88,7 @@ int ds_monitor_warnings(ds_monitor *m, ds_mon_warning *out, int *fresh, int max)
  * that leave them NULL (download, run the CPU op, upload the result). */
 void ds_mon_stats(const ds_backend *be, double *out, const float *x, int B, int C, float lo, float hi);
 void ds_mon_sumsq(const ds_backend *be, double *out, const float *x, const float *y, size_t n);
-void ds_mon_nonfinite(const ds_backend *be, int64_t *rec, const float *x, size_t n, int64_t step);
+void ds_mon_nonfinite(const ds_backend *be, int64_t *rec, const float *x, size_t n, const int64_t *step);
 
 /* Stop mode (and parameters in any mode): end the run with exit 1 and one line
  * when a non-finite gradient was recorded, or the parameters or loss_sum (the

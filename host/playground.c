@@ -112,6 +112,7 @@ void ds_playground_run(const ds_backend *be, const ds_toy_fn *fn, const ds_optim
   if (roles.vmax) buf.vmax = be->alloc(bytes, "playground optimizer state (vmax)");
   if (roles.gavg) buf.gavg = be->alloc(bytes, "playground optimizer state (gradient average)");
   float *look = uses_lookahead(cfg) ? be->alloc(bytes, "playground look-ahead point") : NULL;
+  ds_optim_scalars *d_sc = be->alloc(sizeof(ds_optim_scalars), "playground step scalars");
 
   float x[2] = {(float)x0[0], d > 1 ? (float)x0[1] : 0.0f}, gp[2], gf[2];
   be->upload(buf.param, x, bytes);
@@ -147,7 +148,8 @@ void ds_playground_run(const ds_backend *be, const ds_toy_fn *fn, const ds_optim
     }
     be->upload(buf.grad, gf, bytes);
     ds_optim_scalars sc = ds_optim_scalars_at(cfg, t, t);
-    be->optim_step(&buf, (size_t)d, (size_t)d, cfg, &sc);
+    be->upload(d_sc, &sc, sizeof sc); /* the op reads its scalars from backend memory */
+    be->optim_step(&buf, (size_t)d, (size_t)d, cfg, d_sc);
     be->download(x, buf.param, bytes);
     double xn[2] = {x[0], d > 1 ? x[1] : 0.0};
     if (!fits_float(xn[0]) || !fits_float(xn[1])) {
@@ -162,7 +164,7 @@ void ds_playground_run(const ds_backend *be, const ds_toy_fn *fn, const ds_optim
     tr->stopped_at = t + 1;
     break;
   }
-  void *bufs[] = {buf.param, buf.grad, buf.m, buf.v, buf.vmax, buf.gavg, look};
+  void *bufs[] = {buf.param, buf.grad, buf.m, buf.v, buf.vmax, buf.gavg, look, d_sc};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (bufs[i]) be->free(bufs[i]);
 }

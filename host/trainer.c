@@ -8,6 +8,7 @@
 #include "descent/common.h"
 #include "descent/philox.h"
 #include "descent/train.h"
+#include "flags.h"
 #include "monitor.h"
 
 /* The validation split's shuffle has its own Philox stream, next to the
@@ -55,11 +56,44 @@ static void alloc_workspace(ds_trainer *t) {
     }
     if (s->dropout > 0.0f) w->o = alloc_floats(be, n, "dropout outputs");
   }
-  t->d_indices = (int32_t *)be->alloc(rows * sizeof(int32_t), "batch indices");
   t->d_labels = (int32_t *)be->alloc(rows * sizeof(int32_t), "batch labels");
-  t->h_indices = ds_xcalloc(rows, sizeof(int32_t), "batch indices");
+  size_t eval_rows = (size_t)t->cfg.eval_batch;
+  t->d_eval_indices = (int32_t *)be->alloc(eval_rows * sizeof(int32_t), "evaluation batch indices");
+  t->h_eval_indices = ds_xcalloc(eval_rows, sizeof(int32_t), "evaluation batch indices");
   t->d_acc = (double *)be->alloc(2 * sizeof(double), "loss accumulators");
   t->d_eval_acc = (double *)be->alloc(2 * sizeof(double), "loss accumulators");
+}
+
+static size_t round_up8(size_t x) { return (x + 7) & ~(size_t)7; }
+
+/* The step block (see ds_trainer): scalars, accum dropout keys, accum batches
+ * of indices, one buffer on each side. */
+static void alloc_step_block(ds_trainer *t, int accum, int batch_rows) {
+  t->accum = accum;
+  t->batch_rows = batch_rows;
+  t->step_keys_offset = round_up8(sizeof(ds_step_scalars));
+  t->step_indices_offset = t->step_keys_offset + (size_t)accum * sizeof(uint64_t);
+  t->step_bytes = t->step_indices_offset + (size_t)accum * (size_t)batch_rows * sizeof(int32_t);
+  t->d_step = t->be->alloc(t->step_bytes, "the per-update scalars and batch indices");
+  t->h_step = ds_xcalloc(1, t->step_bytes, "the per-update scalars and batch indices");
+  t->d_scalars = (ds_step_scalars *)t->d_step;
+  t->h_scalars = (ds_step_scalars *)t->h_step;
+  t->d_keys = (uint64_t *)(t->d_step + t->step_keys_offset);
+  t->h_keys = (uint64_t *)(t->h_step + t->step_keys_offset);
+  t->d_indices = (int32_t *)(t->d_step + t->step_indices_offset);
+  t->h_indices = (int32_t *)(t->h_step + t->step_indices_offset);
+  t->rows = ds_xcalloc((size_t)accum, sizeof(int), "micro-batch sizes");
+}
+
+/* DESCENT_FAULT_AT_UPDATE=N (tests): the device faults just before the
+ * optimizer step of update N, as a kernel error or a lost device would. */
+static long fault_injection_update(void) {
+  const char *v = getenv("DESCENT_FAULT_AT_UPDATE");
+  if (!v || !*v) return 0;
+  long n;
+  if (ds_parse_long(v, &n) != 0 || n < 1)
+    ds_fatal(DS_EXIT_USAGE, "DESCENT_FAULT_AT_UPDATE=%s: expected an update number >= 1", v);
+  return n;
 }
 
 /* Hold out round(fraction * n) items for validation: a Fisher-Yates shuffle
@@ -152,6 +186,11 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
   t->cfg.eval_batch = eval_rows;
   t->max_batch = B > eval_rows ? B : eval_rows;
   ds_sampler_init(&t->sampler, train->n, B, cfg->sampling, drop_last, cfg->seed);
+  alloc_step_block(t, cfg->accum < 1 ? 1 : cfg->accum, B);
+  t->use_graph = be->graph_begin != NULL && !cfg->no_graph;
+  t->fault_at = fault_injection_update();
+  if (be->set_tf32) be->set_tf32(cfg->tf32);
+  if (be->set_deterministic) be->set_deterministic(cfg->deterministic);
 
   /* flat buffers: parameters, gradients, statistics, optimizer state by role */
   size_t np = t->model.n_params, ns = t->model.n_stats;
@@ -217,9 +256,10 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
 
 void ds_trainer_free(ds_trainer *t) {
   const ds_backend *be = t->be;
+  if (t->graph) be->graph_free(t->graph);
   void *bufs[] = {t->params, t->grads, t->stats, t->opt.m, t->opt.v, t->opt.vmax, t->opt.gavg,
                   t->lookahead, t->train_images, t->train_labels, t->test_images, t->test_labels,
-                  t->d_indices, t->d_labels, t->x, t->x_drop, t->d_acc, t->d_eval_acc,
+                  t->d_step, t->d_eval_indices, t->d_labels, t->x, t->x_drop, t->d_acc, t->d_eval_acc,
                   t->val_images, t->val_labels, t->d_nonfinite, t->stats_backup, t->d_acc_backup};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (bufs[i]) be->free(bufs[i]);
@@ -230,7 +270,9 @@ void ds_trainer_free(ds_trainer *t) {
       if (wb[i]) be->free(wb[i]);
   }
   ds_sampler_free(&t->sampler);
-  free(t->h_indices);
+  free(t->h_step);
+  free(t->h_eval_indices);
+  free(t->rows);
   memset(t, 0, sizeof *t);
 }
 
@@ -241,13 +283,12 @@ static const float *layer_input(const ds_trainer *t, int l) {
   return p->o ? p->o : p->a;
 }
 
-void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training) {
+void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training, const uint64_t *key) {
   const ds_backend *be = t->be;
   const ds_mlp_spec *s = &t->model.spec;
-  uint64_t key_step = (uint64_t)t->micro_step;
   if (t->x_drop)
     be->dropout_forward(t->x_drop, t->x, (size_t)B * t->d, s->input_dropout, s->dropout_form,
-                        training, t->cfg.seed, DS_STREAM_DROPOUT + 0, key_step);
+                        training, t->cfg.seed, DS_STREAM_DROPOUT + 0, key);
   for (int l = 0; l < t->model.n_layers; l++) {
     const ds_layer *L = &t->model.layers[l];
     ds_layer_ws *w = &t->ws[l];
@@ -265,14 +306,13 @@ void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training)
     be->activation_forward(w->a, cur, n, s->activation, s->leaky_slope);
     if (w->o)
       be->dropout_forward(w->o, w->a, n, s->dropout, s->dropout_form, training, t->cfg.seed,
-                          DS_STREAM_DROPOUT + (uint32_t)(l + 1), key_step);
+                          DS_STREAM_DROPOUT + (uint32_t)(l + 1), key);
   }
 }
 
-void ds_trainer_backward(ds_trainer *t, const float *params, int B) {
+void ds_trainer_backward(ds_trainer *t, const float *params, int B, const uint64_t *key) {
   const ds_backend *be = t->be;
   const ds_mlp_spec *s = &t->model.spec;
-  uint64_t key_step = (uint64_t)t->micro_step;
   for (int l = t->model.n_layers - 1; l >= 0; l--) {
     const ds_layer *L = &t->model.layers[l];
     ds_layer_ws *w = &t->ws[l];
@@ -280,7 +320,7 @@ void ds_trainer_backward(ds_trainer *t, const float *params, int B) {
     if (L->hidden) { /* da (gradient of the layer output) -> dz */
       if (w->o)
         be->dropout_backward(w->da, w->da, n, s->dropout, s->dropout_form, t->cfg.seed,
-                             DS_STREAM_DROPOUT + (uint32_t)(l + 1), key_step);
+                             DS_STREAM_DROPOUT + (uint32_t)(l + 1), key);
       be->activation_backward(w->h ? w->da : w->dz, w->da, w->a, n, s->activation, s->leaky_slope);
       if (w->h)
         be->batchnorm_backward(w->dz, t->grads + L->gamma.offset, t->grads + L->beta.offset, w->da,
@@ -292,73 +332,138 @@ void ds_trainer_backward(ds_trainer *t, const float *params, int B) {
   }
 }
 
-/* Gather rows idx[0..B) of a byte set into t->x / t->d_labels. */
-static void gather(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int B) {
-  t->be->upload(t->d_indices, t->h_indices, (size_t)B * sizeof(int32_t));
-  t->be->gather_forward(t->x, t->d_labels, images, labels, t->d_indices, B, t->d, t->scale, t->shift);
+/* Gather rows indices[0..B) (backend memory) of a byte set into t->x / t->d_labels. */
+static void gather(ds_trainer *t, const uint8_t *images, const uint8_t *labels, const int32_t *indices, int B) {
+  t->be->gather_forward(t->x, t->d_labels, images, labels, indices, B, t->d, t->scale, t->shift);
 }
 
-int ds_trainer_update(ds_trainer *t, int k) {
+/* ---- one update: a host part, then a device part --------------------------- */
+
+/* Host part: draw up to k micro-batches into the step block, write the
+ * update's scalars and dropout keys, upload the block. Returns the number of
+ * micro-batches drawn (0: the epoch is exhausted); their sizes go to t->rows. */
+static int prepare_update(ds_trainer *t, int k) {
+  int n_micro = 0;
+  for (int i = 0; i < k; i++) {
+    int B = ds_sampler_next(&t->sampler, t->h_indices + (size_t)i * (size_t)t->batch_rows);
+    if (B == 0) break;
+    t->rows[n_micro++] = B;
+  }
+  if (n_micro == 0) return 0;
+  t->h_scalars->optim = ds_optim_scalars_at(&t->cfg.optim, t->step, t->epoch);
+  t->h_scalars->update = t->step + 1;
+  for (int i = 0; i < n_micro; i++) t->h_keys[i] = (uint64_t)t->micro_step + (uint64_t)i;
+  size_t used = t->step_indices_offset + (size_t)n_micro * (size_t)t->batch_rows * sizeof(int32_t);
+  t->be->upload(t->d_step, t->h_step, used);
+  return n_micro;
+}
+
+/* Device part, first half: t->grads = the mean gradient over n_micro
+ * micro-batches (each scaled by 1/(rows * k), k the micro-batches asked for). */
+static void device_gradients(ds_trainer *t, int n_micro, int k) {
   const ds_backend *be = t->be;
-  const ds_optim_config *oc = &t->cfg.optim;
   size_t np = t->model.n_params;
   be->zero(t->grads, np * sizeof(float));
   const float *params = t->params;
   if (t->lookahead) { /* gradient at the look-ahead point w - mu*v */
-    be->axpy(t->lookahead, t->params, -oc->momentum, t->opt.m, np);
+    be->axpy(t->lookahead, t->params, -t->cfg.optim.momentum, t->opt.m, np);
     params = t->lookahead;
   }
+  const ds_layer_ws *out = &t->ws[t->model.n_layers - 1];
+  for (int i = 0; i < n_micro; i++) {
+    int B = t->rows[i];
+    const uint64_t *key = t->d_keys + i;
+    gather(t, t->train_images, t->train_labels, t->d_indices + (size_t)i * (size_t)t->batch_rows, B);
+    ds_trainer_forward(t, params, B, 1, key);
+    be->softmax_xent(out->dz, t->d_acc, out->z, t->d_labels, B, t->model.n_classes, 1.0f / ((float)B * (float)k));
+    ds_trainer_backward(t, params, B, key);
+  }
+}
+
+/* Device part, second half: the stop-mode non-finite scan (recorded on the
+ * backend, read at the next log point: no sync) and the optimizer step. */
+static void device_apply(ds_trainer *t) {
+  const ds_backend *be = t->be;
+  size_t np = t->model.n_params;
+  if (t->cfg.on_nonfinite == DS_NONFINITE_STOP && be->monitor_nonfinite)
+    be->monitor_nonfinite(t->d_nonfinite, t->grads, np, &t->d_scalars->update);
+  be->optim_step(&t->opt, np, t->model.n_decay, &t->cfg.optim, &t->d_scalars->optim);
+}
+
+/* Whether this update can be the replay of the captured graph: a full update
+ * (cfg.accum micro-batches of batch_rows each), which is every update but an
+ * epoch's last, shorter one. */
+static int graph_fits(const ds_trainer *t, int n_micro, int k) {
+  if (!t->use_graph || k != t->accum || n_micro != k) return 0;
+  for (int i = 0; i < n_micro; i++)
+    if (t->rows[i] != t->batch_rows) return 0;
+  return 1;
+}
+
+/* Skip mode: the decision needs the scan's result on the host (one sync per
+ * update; the plan for doing it on the device is at the top of host/monitor.c).
+ * Returns 1 when the update was skipped (state restored). */
+static int skip_nonfinite(ds_trainer *t, int samples) {
+  const ds_backend *be = t->be;
+  int64_t rec[3] = {-1, -1, 0};
+  double acc[2];
+  be->upload(t->d_nonfinite, rec, sizeof rec);
+  ds_mon_nonfinite(be, t->d_nonfinite, t->grads, t->model.n_params, &t->d_scalars->update);
+  be->download(rec, t->d_nonfinite, sizeof rec);
+  be->download(acc, t->d_acc, sizeof acc);
+  if (rec[0] < 0 && isfinite(acc[0])) return 0;
+  if (rec[0] < 0) rec[0] = t->step + 1, rec[1] = -1, rec[2] = isnan(acc[0]) ? 1 : 2; /* the loss */
+  if (t->stats_backup) be->copy(t->stats, t->stats_backup, t->model.n_stats * sizeof(float));
+  be->copy(t->d_acc, t->d_acc_backup, 2 * sizeof(double));
+  memcpy(t->last_skip, rec, sizeof rec);
+  t->skipped++;
+  t->skipped_samples += samples;
+  return 1;
+}
+
+int ds_trainer_update(ds_trainer *t, int k) {
+  const ds_backend *be = t->be;
+  if (k < 1 || k > t->accum)
+    ds_fatal(DS_EXIT_RUNTIME, "ds_trainer_update: %d micro-batches asked, the step block holds %d (cfg.accum)", k,
+             t->accum);
+  int n_micro = prepare_update(t, k);
+  if (n_micro == 0) return 0;
+  int samples = 0;
+  for (int i = 0; i < n_micro; i++) samples += t->rows[i];
+  t->last_batch = t->rows[n_micro - 1];
+  int64_t update = t->step + 1; /* 1-based, as the logs count */
+  int capture = t->mon && t->capture;
   int skip_mode = t->cfg.on_nonfinite == DS_NONFINITE_SKIP;
+  int inject = t->fault_at == update;
+  if (!capture && !skip_mode && !inject && graph_fits(t, n_micro, k)) {
+    if (!t->graph) { /* the first full update: record it, then replay it like every later one */
+      be->graph_begin();
+      device_gradients(t, n_micro, k);
+      device_apply(t);
+      t->graph = be->graph_end();
+    }
+    be->graph_launch(t->graph);
+    t->graph_replays++;
+    t->micro_step += n_micro;
+    t->step++;
+    return samples;
+  }
+  /* eagerly: log points (statistics around the update), skip mode (a host
+   * decision between backward and update), short batches, --no-graph */
   if (skip_mode) { /* what a skipped update must leave as it was, besides params and state */
     if (t->stats_backup) be->copy(t->stats_backup, t->stats, t->model.n_stats * sizeof(float));
     be->copy(t->d_acc_backup, t->d_acc, 2 * sizeof(double));
   }
-  int samples = 0;
-  const ds_layer_ws *out = &t->ws[t->model.n_layers - 1];
-  for (int i = 0; i < k; i++) {
-    int B = ds_sampler_next(&t->sampler, t->h_indices);
-    if (B == 0) break;
-    t->last_batch = B;
-    gather(t, t->train_images, t->train_labels, B);
-    ds_trainer_forward(t, params, B, 1);
-    /* mean over the batch, averaged over the k micro-batches */
-    be->softmax_xent(out->dz, t->d_acc, out->z, t->d_labels, B, t->model.n_classes,
-                     1.0f / ((float)B * (float)k));
-    ds_trainer_backward(t, params, B);
-    t->micro_step++;
-    samples += B;
-  }
-  if (samples == 0) return 0;
-  int64_t update = t->step + 1; /* 1-based, as the logs count */
-  int capture = t->mon && t->capture;
-  if (skip_mode) {
-    /* The decision needs the scan's result on the host: one sync per update.
-     * (CUDA plan: optim_step reads the record and skips on the device.) */
-    int64_t rec[3] = {-1, -1, 0};
-    double acc[2];
-    be->upload(t->d_nonfinite, rec, sizeof rec);
-    ds_mon_nonfinite(be, t->d_nonfinite, t->grads, np, update);
-    be->download(rec, t->d_nonfinite, sizeof rec);
-    be->download(acc, t->d_acc, sizeof acc);
-    if (rec[0] >= 0 || !isfinite(acc[0])) {
-      if (rec[0] < 0) rec[0] = update, rec[1] = -1, rec[2] = isnan(acc[0]) ? 1 : 2; /* the loss */
-      if (t->stats_backup) be->copy(t->stats, t->stats_backup, t->model.n_stats * sizeof(float));
-      be->copy(t->d_acc, t->d_acc_backup, 2 * sizeof(double));
-      memcpy(t->last_skip, rec, sizeof rec);
-      t->skipped++;
-      t->skipped_samples += samples;
-      t->step++;
-      if (capture) ds_monitor_after_update(t->mon, t, 0);
-      return samples;
-    }
-  } else if (be->monitor_nonfinite) {
-    /* stop mode: the first non-finite gradient is recorded on the backend and
-       read at the next log point, so no sync here */
-    be->monitor_nonfinite(t->d_nonfinite, t->grads, np, update);
+  device_gradients(t, n_micro, k);
+  t->micro_step += n_micro;
+  if (skip_mode && skip_nonfinite(t, samples)) {
+    t->step++;
+    if (capture) ds_monitor_after_update(t->mon, t, 0);
+    return samples;
   }
   if (capture) ds_monitor_before_update(t->mon, t);
-  ds_optim_scalars sc = ds_optim_scalars_at(oc, t->step, t->epoch);
-  be->optim_step(&t->opt, np, t->model.n_decay, oc, &sc);
+  if (inject) be->inject_fault("optim_step");
+  device_apply(t);
   t->step++;
   if (capture) ds_monitor_after_update(t->mon, t, 1);
   return samples;
@@ -385,9 +490,10 @@ void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *la
   be->zero(t->d_eval_acc, 2 * sizeof(double));
   for (int start = 0; start < n; start += t->cfg.eval_batch) {
     int B = n - start < t->cfg.eval_batch ? n - start : t->cfg.eval_batch;
-    for (int b = 0; b < B; b++) t->h_indices[b] = start + b;
-    gather(t, images, labels, B);
-    ds_trainer_forward(t, t->params, B, 0);
+    for (int b = 0; b < B; b++) t->h_eval_indices[b] = start + b;
+    be->upload(t->d_eval_indices, t->h_eval_indices, (size_t)B * sizeof(int32_t));
+    gather(t, images, labels, t->d_eval_indices, B);
+    ds_trainer_forward(t, t->params, B, 0, NULL);
     be->softmax_xent(NULL, t->d_eval_acc, out->z, t->d_labels, B, t->model.n_classes, 0.0f);
   }
   double acc[2];

@@ -18,6 +18,12 @@ static void cpu_zero(void *dst, size_t bytes) {
 }
 static void cpu_synchronize(void) {}
 
+/* A CPU op cannot fault on its own: report the injected fault as a failing
+ * device op would be reported, one line naming it, exit 1. */
+static void cpu_inject_fault(const char *op) {
+  ds_fatal(DS_EXIT_RUNTIME, "CPU backend: injected fault in %s (DESCENT_FAULT_AT_UPDATE)", op);
+}
+
 static ds_backend cpu_backend = {
   .name = "cpu",
   .device = "CPU",
@@ -43,6 +49,8 @@ static ds_backend cpu_backend = {
   .monitor_stats = monitor_stats_cpu,
   .monitor_sumsq = monitor_sumsq_cpu,
   .monitor_nonfinite = monitor_nonfinite_cpu,
+  /* no TF32, always deterministic, no graphs: those hooks stay NULL */
+  .inject_fault = cpu_inject_fault,
 };
 
 const ds_backend *ds_backend_cpu(void) {

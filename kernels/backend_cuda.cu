@@ -79,9 +79,21 @@ static const char *cuda_hint(cudaError_t err) {
   }
 }
 
+/* Whether an error is a kernel's fault that surfaced at a later call. */
+static int is_kernel_fault(cudaError_t err) {
+  return err == cudaErrorIllegalAddress || err == cudaErrorLaunchFailure || err == cudaErrorMisalignedAddress ||
+         err == cudaErrorIllegalInstruction || err == cudaErrorHardwareStackError || err == cudaErrorAssert ||
+         err == cudaErrorLaunchTimeout;
+}
+
 void ds_cuda_fail(cudaError_t err, const char *call, const char *file, int line) {
-  ds_fatal(DS_EXIT_RUNTIME, "CUDA error at %s:%d in %s: %s (%s); hint: %s", short_path(file), line,
-           call, cudaGetErrorString(err), cudaGetErrorName(err), cuda_hint(err));
+  /* A fault inside a kernel is reported by whatever call comes next; name the
+   * work issued last, which is where it happened unless the fault is older. */
+  char last[160] = "";
+  if (is_kernel_fault(err) && ds_cuda.last_launch)
+    snprintf(last, sizeof last, " after %s", ds_cuda.last_launch);
+  ds_fatal(DS_EXIT_RUNTIME, "CUDA error at %s:%d in %s%s: %s (%s); hint: %s", short_path(file), line, call, last,
+           cudaGetErrorString(err), cudaGetErrorName(err), cuda_hint(err));
 }
 
 static const char *cublas_hint(cublasStatus_t st) {
@@ -132,6 +144,7 @@ void ds_curand_fail(curandStatus_t st, const char *call, const char *file, int l
 
 void ds_cuda_launched(const char *kernel, const char *file, int line) {
   ds_cuda.launches++;
+  ds_cuda.last_launch = kernel;
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) ds_cuda_fail(err, kernel, file, line);
   if (ds_cuda.sync_each_launch && !ds_cuda.capturing) {
@@ -166,6 +179,12 @@ extern "C" void ds_cuda_set_tf32(int on) {
 }
 
 extern "C" int ds_cuda_tf32(void) { return tf32_on; }
+
+/* Every reduction of the backend is already fixed-order (no float atomics);
+ * what --deterministic adds is the GEMM side: cuBLASLt algorithms whose
+ * split-K reduction runs in place with atomics are excluded (linear_cuda.cu
+ * keys its plans on this flag). */
+static void cuda_set_deterministic(int on) { ds_cuda.deterministic = on != 0; }
 
 /* ---- memory ------------------------------------------------------------------ */
 
@@ -265,7 +284,7 @@ extern "C" ds_cuda_graph *ds_cuda_graph_end(void) {
 extern "C" void ds_cuda_graph_launch(ds_cuda_graph *g) {
   DS_CUDA_REQUIRE(g && !ds_cuda.capturing, "ds_cuda_graph_launch", "no graph, or called while capturing");
   cudaCheck(cudaGraphLaunch(g->exec, ds_cuda.stream));
-  DS_LAUNCH_CHECK("cudaGraphLaunch");
+  DS_LAUNCH_CHECK("a CUDA-graph replay (cudaGraphLaunch)");
 }
 
 extern "C" void ds_cuda_graph_free(ds_cuda_graph *g) {
@@ -273,6 +292,26 @@ extern "C" void ds_cuda_graph_free(ds_cuda_graph *g) {
   cudaCheck(cudaGraphExecDestroy(g->exec));
   cudaCheck(cudaGraphDestroy(g->graph));
   free(g);
+}
+
+/* The table's graph hooks: the same calls, graph handle as void *. */
+static void cuda_graph_begin(void) { ds_cuda_graph_begin(); }
+static void *cuda_graph_end(void) { return ds_cuda_graph_end(); }
+static void cuda_graph_launch(void *g) { ds_cuda_graph_launch((ds_cuda_graph *)g); }
+static void cuda_graph_free(void *g) { ds_cuda_graph_free((ds_cuda_graph *)g); }
+
+/* ---- fault injection ------------------------------------------------------------------ */
+
+/* A kernel that faults: the context is then unusable (as after a real fault
+ * or a lost device) and every later CUDA call fails. */
+static __global__ void fault_injection_kernel(void) { __trap(); }
+
+static void cuda_inject_fault(const char *op) {
+  refuse_while_capturing("inject_fault");
+  static char what[128];
+  snprintf(what, sizeof what, "%s (fault_injection_kernel, DESCENT_FAULT_AT_UPDATE)", op);
+  fault_injection_kernel<<<1, 1, 0, ds_cuda.stream>>>();
+  DS_LAUNCH_CHECK(what);
 }
 
 /* ---- the table and device selection ------------------------------------------------ */
@@ -302,6 +341,13 @@ static ds_backend cuda_backend = {
   /* .monitor_stats = */ monitor_stats_cuda,
   /* .monitor_sumsq = */ monitor_sumsq_cuda,
   /* .monitor_nonfinite = */ monitor_nonfinite_cuda,
+  /* .set_tf32 = */ ds_cuda_set_tf32,
+  /* .set_deterministic = */ cuda_set_deterministic,
+  /* .graph_begin = */ cuda_graph_begin,
+  /* .graph_end = */ cuda_graph_end,
+  /* .graph_launch = */ cuda_graph_launch,
+  /* .graph_free = */ cuda_graph_free,
+  /* .inject_fault = */ cuda_inject_fault,
 };
 
 extern "C" int ds_cuda_compiled(void) { return 1; }

@@ -36,9 +36,9 @@ void batchnorm_backward_cuda(float *dinp, float *dgamma, float *dbeta, const flo
                              const float *inp, const float *mean, const float *rstd,
                              const float *gamma, int B, int C);
 void dropout_forward_cuda(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
-                          int training, uint64_t seed, uint32_t stream, uint64_t step);
+                          int training, uint64_t seed, uint32_t stream, const uint64_t *step);
 void dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
-                           uint64_t seed, uint32_t stream, uint64_t step);
+                           uint64_t seed, uint32_t stream, const uint64_t *step);
 void softmax_xent_cuda(float *dlogits, double *acc, const float *logits, const int32_t *labels,
                        int B, int C, float grad_scale);
 void optim_step_cuda(const ds_optim_buffers *buf, size_t n, size_t n_decay,
@@ -46,7 +46,7 @@ void optim_step_cuda(const ds_optim_buffers *buf, size_t n, size_t n_decay,
 void axpy_cuda(float *out, const float *a, float alpha, const float *b, size_t n);
 void monitor_stats_cuda(double *out, const float *x, int B, int C, float lo, float hi);
 void monitor_sumsq_cuda(double *out, const float *x, const float *y, size_t n);
-void monitor_nonfinite_cuda(int64_t *rec, const float *x, size_t n, int64_t step);
+void monitor_nonfinite_cuda(int64_t *rec, const float *x, size_t n, const int64_t *step);
 
 /* ---- instrumentation ---------------------------------------------------- */
 /* Work submitted to the GPU by this backend since the process started: every

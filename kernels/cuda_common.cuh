@@ -32,7 +32,9 @@ typedef struct {
   size_t lt_workspace_bytes;
   int capturing;              /* between ds_cuda_graph_begin and _end */
   int sync_each_launch;       /* DESCENT_CUDA_SYNC=1: synchronise after every launch */
+  int deterministic;          /* --deterministic: no atomic split-K GEMM reductions */
   long launches;              /* see ds_cuda_launch_count() */
+  const char *last_launch;    /* the work issued last (named in fault reports) */
 } ds_cuda_context;
 
 extern ds_cuda_context ds_cuda;

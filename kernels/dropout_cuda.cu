@@ -1,5 +1,5 @@
 /* Dropout, CUDA (CPU twin: dropout_cpu.c). Element e is kept when
- * ds_philox_word(seed, stream, step, e) < ds_dropout_threshold(p): the same
+ * ds_philox_word(seed, stream, *step, e) < ds_dropout_threshold(p): the same
  * header-only Philox4x32-10 (descent/philox.h, identical to cuRAND's
  * curand_Philox4x32_10, which tests/test_cuda_ops.cu checks), evaluated here,
  * so masks equal the CPU's bit for bit and backward regenerates the mask
@@ -19,11 +19,12 @@ static float dropout_train_scale(float p, ds_dropout_form form) {
 /* out[n] = keep(e) ? inp[n] * scale : 0; out may alias inp. Serves the
  * training forward and the backward, which are the same map. */
 static __global__ void dropout_mask_kernel(float *out, const float *inp, size_t n, uint32_t threshold,
-                                           float scale, uint64_t seed, uint32_t stream, uint64_t step,
+                                           float scale, uint64_t seed, uint32_t stream, const uint64_t *step,
                                            int vec) {
   size_t groups = (n + 3) / 4;
+  uint64_t key = *step; /* read at run time: graph replays see the host's latest value */
   for (size_t q = (size_t)blockIdx.x * blockDim.x + threadIdx.x; q < groups; q += (size_t)gridDim.x * blockDim.x) {
-    ds_philox_ctr r = ds_philox_block(seed, stream, step, q);
+    ds_philox_ctr r = ds_philox_block(seed, stream, key, q);
     size_t base = 4 * q;
     if (vec && base + 4 <= n) {
       float4 x = reinterpret_cast<const float4 *>(inp)[q];
@@ -48,7 +49,7 @@ static __global__ void dropout_scale_kernel(float *out, const float *inp, size_t
 }
 
 static void dropout_mask_launch(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
-                                uint64_t seed, uint32_t stream, uint64_t step) {
+                                uint64_t seed, uint32_t stream, const uint64_t *step) {
   size_t groups = (n + 3) / 4;
   int vec = ds_cuda_aligned16(out, inp, NULL, NULL, NULL, NULL);
   dropout_mask_kernel<<<ds_cuda_grid(groups, 256, 16), 256, 0, ds_cuda.stream>>>(
@@ -63,7 +64,7 @@ static void dropout_scale_launch(float *out, const float *inp, size_t n, float s
 
 /* out[n] <- inp[n] (out may alias inp) */
 extern "C" void dropout_forward_cuda(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
-                                     int training, uint64_t seed, uint32_t stream, uint64_t step) {
+                                     int training, uint64_t seed, uint32_t stream, const uint64_t *step) {
   DS_CUDA_REQUIRE(p >= 0.0f && p < 1.0f, "dropout_forward_cuda", "p = %g outside [0,1)", (double)p);
   if (n == 0) return;
   DS_CUDA_REQUIRE(out && inp, "dropout_forward_cuda", "NULL buffer");
@@ -72,12 +73,13 @@ extern "C" void dropout_forward_cuda(float *out, const float *inp, size_t n, flo
     dropout_scale_launch(out, inp, n, s);
     return;
   }
+  DS_CUDA_REQUIRE(step, "dropout_forward_cuda", "NULL step (a training forward needs the key in device memory)");
   dropout_mask_launch(out, inp, n, p, form, seed, stream, step);
 }
 
 /* dinp[n] <- dout[n] (dinp may alias dout) */
 extern "C" void dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
-                                      uint64_t seed, uint32_t stream, uint64_t step) {
+                                      uint64_t seed, uint32_t stream, const uint64_t *step) {
   DS_CUDA_REQUIRE(p >= 0.0f && p < 1.0f, "dropout_backward_cuda", "p = %g outside [0,1)", (double)p);
   if (n == 0) return;
   DS_CUDA_REQUIRE(dinp && dout, "dropout_backward_cuda", "NULL buffer");
@@ -85,5 +87,6 @@ extern "C" void dropout_backward_cuda(float *dinp, const float *dout, size_t n, 
     dropout_scale_launch(dinp, dout, n, 1.0f);
     return;
   }
+  DS_CUDA_REQUIRE(step, "dropout_backward_cuda", "NULL step");
   dropout_mask_launch(dinp, dout, n, p, form, seed, stream, step);
 }

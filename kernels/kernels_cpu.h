@@ -25,9 +25,9 @@ void batchnorm_backward_cpu(float *dinp, float *dgamma, float *dbeta, const floa
                             const float *inp, const float *mean, const float *rstd,
                             const float *gamma, int B, int C);
 void dropout_forward_cpu(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
-                         int training, uint64_t seed, uint32_t stream, uint64_t step);
+                         int training, uint64_t seed, uint32_t stream, const uint64_t *step);
 void dropout_backward_cpu(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
-                          uint64_t seed, uint32_t stream, uint64_t step);
+                          uint64_t seed, uint32_t stream, const uint64_t *step);
 void softmax_xent_cpu(float *dlogits, double *acc, const float *logits, const int32_t *labels,
                       int B, int C, float grad_scale);
 void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,
@@ -35,6 +35,6 @@ void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,
 void axpy_cpu(float *out, const float *a, float alpha, const float *b, size_t n);
 void monitor_stats_cpu(double *out, const float *x, int B, int C, float lo, float hi);
 void monitor_sumsq_cpu(double *out, const float *x, const float *y, size_t n);
-void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, int64_t step);
+void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, const int64_t *step);
 
 #endif

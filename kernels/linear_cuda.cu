@@ -19,8 +19,10 @@
  * gradients here must accumulate across micro-batches.
  *
  * Precision: FP32 (CUBLAS_COMPUTE_32F / CUBLAS_DEFAULT_MATH) unless
- * ds_cuda_set_tf32(1). cuBLAS results are bitwise reproducible run to run on
- * the same GPU model (no atomics mode, one stream). */
+ * ds_cuda_set_tf32(1). cuBLAS documents bitwise reproducible results run to
+ * run on GPUs of the same architecture and SM count (atomics mode off, one
+ * stream, a fixed workspace: all true here); for cuBLASLt, --deterministic
+ * also excludes in-place split-K reduction (lt_plan_create). */
 #include "cuda_common.cuh"
 
 /* ---- cuBLASLt forward plans ------------------------------------------------- */
@@ -30,7 +32,7 @@
  * that the heuristic runs once per shape, not once per step. */
 typedef struct {
   int used;
-  int B, C_in, C_out, tf32;
+  int B, C_in, C_out, tf32, deterministic;
   int align_w, align_in, align_out;   /* bytes, power of two in [4, 256] */
   cublasLtMatmulDesc_t desc;
   cublasLtMatrixLayout_t w_layout, in_layout, out_layout;
@@ -60,9 +62,10 @@ static void lt_plan_destroy(lt_plan *p) {
   p->used = 0;
 }
 
-static void lt_plan_create(lt_plan *p, int B, int C_in, int C_out, int tf32, uint32_t align_w,
-                           uint32_t align_in, uint32_t align_out) {
+static void lt_plan_create(lt_plan *p, int B, int C_in, int C_out, int tf32, int deterministic,
+                           uint32_t align_w, uint32_t align_in, uint32_t align_out) {
   p->used = 1;
+  p->deterministic = deterministic;
   p->B = B;
   p->C_in = C_in;
   p->C_out = C_out;
@@ -90,6 +93,13 @@ static void lt_plan_create(lt_plan *p, int B, int C_in, int C_out, int tf32, uin
   cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_in, sizeof align_in));
   cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_out, sizeof align_out));
   cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_out, sizeof align_out));
+  if (deterministic) {
+    /* split-K partials reduced in the workspace (fixed order), never in place in
+       the output, whose order of accumulation cuBLASLt does not fix */
+    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
+                       CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes, sizeof schemes));
+  }
   cublasLtMatmulHeuristicResult_t result;
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ds_cuda.lt, p->desc, p->w_layout, p->in_layout,
@@ -101,18 +111,19 @@ static void lt_plan_create(lt_plan *p, int B, int C_in, int C_out, int tf32, uin
 }
 
 static lt_plan *lt_plan_get(int B, int C_in, int C_out, const void *weight, const void *inp, const void *out) {
-  int tf32 = ds_cuda_tf32();
+  int tf32 = ds_cuda_tf32(), deterministic = ds_cuda.deterministic;
   uint32_t aw = alignment_of(weight), ai = alignment_of(inp), ao = alignment_of(out);
   for (int i = 0; i < DS_LT_PLANS; i++) {
     lt_plan *p = &plans[i];
     if (p->used && p->B == B && p->C_in == C_in && p->C_out == C_out && p->tf32 == tf32 &&
+        p->deterministic == deterministic &&
         p->align_w == (int)aw && p->align_in == (int)ai && p->align_out == (int)ao)
       return p;
   }
   lt_plan *p = &plans[plan_next];
   plan_next = (plan_next + 1) % DS_LT_PLANS;
   lt_plan_destroy(p);
-  lt_plan_create(p, B, C_in, C_out, tf32, aw, ai, ao);
+  lt_plan_create(p, B, C_in, C_out, tf32, deterministic, aw, ai, ao);
   return p;
 }
 

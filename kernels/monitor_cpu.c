@@ -68,10 +68,10 @@ static int any_nonfinite(const float *x, size_t begin, size_t end) {
   return (bad & 0x8000000080000000ull) != 0;
 }
 
-/* rec[3] = {step, first index, 1 NaN / 2 Inf} when rec[0] < 0 and x[n] holds a
+/* rec[3] = {*step, first index, 1 NaN / 2 Inf} when rec[0] < 0 and x[n] holds a
  * non-finite value; else unchanged. This runs on every update, so blocks are
  * tested first and only a block that fails is searched. */
-void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, int64_t step) {
+void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, const int64_t *step) {
   if (rec[0] >= 0) return;
   const size_t block = 4096;
   for (size_t b0 = 0; b0 < n; b0 += block) {
@@ -79,7 +79,7 @@ void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, int64_t step)
     if (!any_nonfinite(x, b0, b1)) continue;
     for (size_t i = b0; i < b1; i++)
       if (!isfinite(x[i])) {
-        rec[0] = step;
+        rec[0] = *step;
         rec[1] = (int64_t)i;
         rec[2] = isnan(x[i]) ? 1 : 2;
         return;

@@ -4,9 +4,10 @@
  * its options: a grid-stride loop over the flat parameter, gradient and state
  * buffers, float4 loads and stores (scalar for the last n % 4 elements, and
  * for buffers that are not 16-byte aligned), each element going through
- * ds_optim_element from optim_math.h, the very code the CPU runs. Per-step
- * scalars (lr after schedule, bias corrections) and the configuration are
- * passed by value.
+ * ds_optim_element from optim_math.h, the very code the CPU runs. The
+ * configuration is passed by value (fixed for a run); the per-step scalars
+ * (lr after schedule, bias corrections, t) are read from device memory when
+ * the kernel runs, so a captured CUDA graph replays with the current step's.
  *
  * Clip-by-norm adds one launch before it: a deterministic reduction of the
  * sum of squares (double, fixed order) whose last block writes the norm and
@@ -76,7 +77,8 @@ __device__ __forceinline__ void store4(float *ptr, size_t q, const float *a) {
  * registers; an absent state buffer leaves its array at 0, untouched by the
  * update (ds_optim_element reads only the roles its configuration has). */
 static __global__ void optim_step_kernel(ds_optim_buffers buf, size_t n, size_t decay_end, ds_optim_config cfg,
-                                         ds_optim_scalars s, int use_clip_norm, int vec) {
+                                         const ds_optim_scalars *sp, int use_clip_norm, int vec) {
+  ds_optim_scalars s = *sp;
   float clip_coef = use_clip_norm ? norm_clip_coef : 1.0f;
   size_t stride = (size_t)gridDim.x * blockDim.x;
   size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -115,12 +117,12 @@ static void optim_step_launch(const ds_optim_buffers *buf, size_t n, size_t deca
   size_t items = vec ? (n + 3) / 4 : n;
   /* 2M parameters: 512K float4 items -> 2048 blocks of 256, ~2 waves of a 132-SM H100 */
   unsigned int blocks = ds_cuda_grid(items, DS_OPT_THREADS, 16);
-  optim_step_kernel<<<blocks, DS_OPT_THREADS, 0, ds_cuda.stream>>>(*buf, n, decay_end, *cfg, *s,
+  optim_step_kernel<<<blocks, DS_OPT_THREADS, 0, ds_cuda.stream>>>(*buf, n, decay_end, *cfg, s,
                                                                    cfg->clip_norm > 0.0f, vec);
   DS_LAUNCH_CHECK("optim_step_kernel");
 }
 
-/* param[n], state[n] <- grad[n]; elements [0, n_decay) are decayed */
+/* param[n], state[n] <- grad[n]; elements [0, n_decay) are decayed; s: device memory */
 extern "C" void optim_step_cuda(const ds_optim_buffers *buf, size_t n, size_t n_decay,
                                 const ds_optim_config *cfg, const ds_optim_scalars *s) {
   DS_CUDA_REQUIRE(buf && cfg && s, "optim_step_cuda", "NULL argument");

@@ -589,16 +589,18 @@ static void test_dropout(void) {
           fill(x, n, -2.0, 2.0);
           fill(dy, n, -1.0, 1.0);
           float *y_c = hvec(n), *yt_c = hvec(n), *dx_c = hvec(n);
-          cpu->dropout_forward(y_c, x, n, p, f, 1, seed, stream, step);
-          cpu->dropout_forward(yt_c, x, n, p, f, 0, seed, stream, step);
-          cpu->dropout_backward(dx_c, dy, n, p, f, seed, stream, step);
+          cpu->dropout_forward(y_c, x, n, p, f, 1, seed, stream, &step);
+          cpu->dropout_forward(yt_c, x, n, p, f, 0, seed, stream, &step);
+          cpu->dropout_backward(dx_c, dy, n, p, f, seed, stream, &step);
+          uint64_t *d_step = (uint64_t *)gpu->alloc(sizeof step, "the dropout key"); /* read on the device */
+          gpu->upload(d_step, &step, sizeof step);
           float *xb = dvec(n + 1), *yb = dvec(n + 1), *dyb = dvec(n + 1), *dxb = dvec(n + 1);
           float *d_x = xb + misalign, *d_y = yb + misalign, *d_dy = dyb + misalign, *d_dx = dxb + misalign;
           gpu->upload(d_x, x, n * sizeof(float));
           gpu->upload(d_dy, dy, n * sizeof(float));
           long before = ds_cuda_launch_count();
-          gpu->dropout_forward(d_y, d_x, n, p, f, 1, seed, stream, step);
-          gpu->dropout_backward(d_dx, d_dy, n, p, f, seed, stream, step);
+          gpu->dropout_forward(d_y, d_x, n, p, f, 1, seed, stream, d_step);
+          gpu->dropout_backward(d_dx, d_dy, n, p, f, seed, stream, d_step);
           CHECK(launches_since(before) == 2, "dropout: %ld launches for forward+backward, want 2", launches_since(before));
           float *y_g = from_gpu(d_y, n), *dx_g = from_gpu(d_dx, n);
           char what[128];
@@ -608,13 +610,13 @@ static void test_dropout(void) {
           snprintf(w2, sizeof w2, "%s backward", what);
           check_equal_array(w2, dx_g, dx_c, n);
           /* inference */
-          gpu->dropout_forward(d_y, d_x, n, p, f, 0, seed, stream, step);
+          gpu->dropout_forward(d_y, d_x, n, p, f, 0, seed, stream, NULL); /* inference reads no key */
           free(y_g);
           y_g = from_gpu(d_y, n);
           snprintf(w2, sizeof w2, "%s inference", what);
           check_equal_array(w2, y_g, yt_c, n);
           /* in place, as the trainer's backward uses it */
-          gpu->dropout_backward(d_dy, d_dy, n, p, f, seed, stream, step);
+          gpu->dropout_backward(d_dy, d_dy, n, p, f, seed, stream, d_step);
           free(dx_g);
           dx_g = from_gpu(d_dy, n);
           snprintf(w2, sizeof w2, "%s backward in place", what);
@@ -630,6 +632,7 @@ static void test_dropout(void) {
           for (int i = 0; i < 7; i++) free(hb[i]);
           float *db[] = {xb, yb, dyb, dxb};
           for (int i = 0; i < 4; i++) gpu->free(db[i]);
+          gpu->free(d_step);
         }
 }
 
@@ -864,6 +867,7 @@ static void optim_case_run(const optim_case *oc, size_t n, size_t n_decay, int m
   ds_optim_buffers db = {d[0], d[1], d[2], d[3], d[4], d[5]};
   int want_launches = cfg.clip_norm > 0.0f ? 2 : 1;
   int launch_bad = 0;
+  ds_optim_scalars *d_s = (ds_optim_scalars *)gpu->alloc(sizeof(ds_optim_scalars), "the step scalars");
   double norm_err = 0.0;
   for (int t = 0; t < steps; t++) {
     float gscale = cfg.clip_norm > 0.0f || cfg.clip_value > 0.0f ? 3.0f : 1.0f; /* so that clipping acts */
@@ -871,8 +875,9 @@ static void optim_case_run(const optim_case *oc, size_t n, size_t n_decay, int m
     gpu->upload(d[1], grad, n * sizeof(float));
     ds_optim_scalars s = ds_optim_scalars_at(&cfg, t, t / 10);
     cpu->optim_step(&hb, n, n_decay, &cfg, &s);
+    gpu->upload(d_s, &s, sizeof s); /* the kernel reads the scalars from device memory */
     long before = ds_cuda_launch_count();
-    gpu->optim_step(&db, n, n_decay, &cfg, &s);
+    gpu->optim_step(&db, n, n_decay, &cfg, d_s);
     launch_bad += launches_since(before) != want_launches;
     if (cfg.clip_norm > 0.0f) { /* the device's norm against a double one here */
       double ss = 0.0;
@@ -901,6 +906,7 @@ static void optim_case_run(const optim_case *oc, size_t n, size_t n_decay, int m
     free(host_of[r]);
     if (bufs[r]) gpu->free(bufs[r]);
   }
+  gpu->free(d_s);
 }
 
 static void test_optim(void) {
@@ -919,7 +925,9 @@ static void test_optim(void) {
  * A small training step (zero grads, linear, softmax_xent, linear backward,
  * Adam with clip-by-norm) run 3 times eagerly on one copy of the state and
  * captured once then replayed 3 times on another; same kernels, same inputs,
- * so the results must be identical, and a replay is one launch. */
+ * so the results must be identical, and a replay is one launch. The step
+ * scalars (lr, bias corrections of steps 1..3) are uploaded before each step
+ * and each replay: the replays must use the new values, not the captured ones. */
 typedef struct {
   float *P, *G, *m, *v, *out, *dl;
   double *acc;
@@ -951,7 +959,9 @@ static void test_graph(void) {
   ds_optim_defaults(&cfg, DS_OPT_ADAM);
   cfg.lr = 0.01f;
   cfg.clip_norm = 0.5f;
-  ds_optim_scalars s = ds_optim_scalars_at(&cfg, 0, 0);
+  cfg.schedule = DS_SCHED_EXPONENTIAL; /* a different lr at every step */
+  cfg.decay = 0.5f;
+  ds_optim_scalars *d_s = (ds_optim_scalars *)gpu->alloc(sizeof(ds_optim_scalars), "the step scalars");
   graph_state st[2];
   for (int k = 0; k < 2; k++) {
     st[k].P = to_gpu(p0, n);
@@ -962,13 +972,22 @@ static void test_graph(void) {
     st[k].dl = dvec((size_t)B * C_out);
     st[k].acc = (double *)gpu->alloc(2 * sizeof(double), "acc");
   }
-  for (int i = 0; i < 3; i++) graph_step(&st[0], d_x, d_y, B, C_in, C_out, &cfg, &s);
+  for (int i = 0; i < 3; i++) {
+    ds_optim_scalars s = ds_optim_scalars_at(&cfg, i, 0);
+    gpu->upload(d_s, &s, sizeof s);
+    graph_step(&st[0], d_x, d_y, B, C_in, C_out, &cfg, d_s);
+  }
   ds_cuda_graph_begin();
-  graph_step(&st[1], d_x, d_y, B, C_in, C_out, &cfg, &s);
+  graph_step(&st[1], d_x, d_y, B, C_in, C_out, &cfg, d_s);
   ds_cuda_graph *g = ds_cuda_graph_end();
-  long before = ds_cuda_launch_count();
-  for (int i = 0; i < 3; i++) ds_cuda_graph_launch(g);
-  CHECK(launches_since(before) == 3, "graph: 3 replays counted as %ld launches", launches_since(before));
+  long before = ds_cuda_launch_count(), uploads = 0;
+  for (int i = 0; i < 3; i++) {
+    ds_optim_scalars s = ds_optim_scalars_at(&cfg, i, 0);
+    gpu->upload(d_s, &s, sizeof s);
+    uploads++;
+    ds_cuda_graph_launch(g);
+  }
+  CHECK(launches_since(before) == 3 && uploads == 3, "graph: 3 replays counted as %ld launches", launches_since(before));
   float *pe = from_gpu(st[0].P, n), *pg = from_gpu(st[1].P, n);
   float *me = from_gpu(st[0].m, n), *mg = from_gpu(st[1].m, n);
   float *ve = from_gpu(st[0].v, n), *vg = from_gpu(st[1].v, n);
@@ -985,6 +1004,7 @@ static void test_graph(void) {
         ag[1], ae[0], ae[1]);
   CHECK(ae[0] > 0.0 && ae[1] >= 0.0 && ae[1] <= 3.0 * B, "graph: implausible accumulators %g %g", ae[0], ae[1]);
   ds_cuda_graph_free(g);
+  gpu->free(d_s);
   for (int k = 0; k < 2; k++) {
     float *db[] = {st[k].P, st[k].G, st[k].m, st[k].v, st[k].out, st[k].dl};
     for (int i = 0; i < 6; i++) gpu->free(db[i]);

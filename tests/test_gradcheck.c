@@ -209,15 +209,16 @@ static void run_case(const gc_case *c, const ds_dataset *ds) {
 
   /* one micro-batch, as ds_trainer_update */
   t.micro_step = (long)m->micro_step;
+  t.h_keys[0] = m->micro_step; /* the dropout key, in the step block as ds_trainer_update writes it */
   memcpy(t.h_indices, batch_idx, sizeof batch_idx);
-  be->upload(t.d_indices, t.h_indices, (size_t)B * sizeof(int32_t));
+  be->upload(t.d_step, t.h_step, t.step_bytes);
   be->gather_forward(t.x, t.d_labels, t.train_images, t.train_labels, t.d_indices, B, t.d, t.scale, t.shift);
   be->zero(t.grads, np * sizeof(float));
   be->zero(t.d_acc, 2 * sizeof(double));
-  ds_trainer_forward(&t, t.params, B, 1);
+  ds_trainer_forward(&t, t.params, B, 1, t.d_keys);
   const ds_layer_ws *ow = &t.ws[t.model.n_layers - 1];
   be->softmax_xent(ow->dz, t.d_acc, ow->z, t.d_labels, B, t.model.n_classes, 1.0f / (float)B);
-  ds_trainer_backward(&t, t.params, B);
+  ds_trainer_backward(&t, t.params, B, t.d_keys);
 
   float *g = malloc(np * sizeof(float)), *hx = malloc((size_t)B * D_IN * sizeof(float));
   float hz[B * N_CLS];

@@ -77,8 +77,9 @@ static void test_ops(void) {
   g[7] = 3.4e38f;          /* the largest exponent below all ones: finite */
   g[8] = 1e-45f;           /* subnormal */
   g[9] = -0.0f;
+  const int64_t step5 = 5, step42 = 42, step3 = 3, step4 = 4; /* the op reads the step from backend memory */
   int64_t rec[3] = {-1, -1, 0};
-  monitor_nonfinite_cpu(rec, g, n, 5);
+  monitor_nonfinite_cpu(rec, g, n, &step5);
   CHECK(rec[0] == -1, "a finite buffer (large, subnormal, -0) is not flagged");
   const size_t where[] = {0, 1, 7, 8, 4095, 4096, 8191, 8197, n - 1};
   for (size_t k = 0; k < sizeof where / sizeof where[0]; k++)
@@ -86,7 +87,7 @@ static void test_ops(void) {
       float saved = g[where[k]];
       g[where[k]] = kind == 1 ? NAN : (kind == 2 ? INFINITY : -INFINITY);
       int64_t q[3] = {-1, -1, 0};
-      monitor_nonfinite_cpu(q, g, n, 42);
+      monitor_nonfinite_cpu(q, g, n, &step42);
       CHECK(q[0] == 42 && q[1] == (int64_t)where[k] && q[2] == (kind == 1 ? 1 : 2),
             "non-finite %s at %zu: record {%lld, %lld, %lld}", kind == 1 ? "NaN" : "Inf", where[k],
             (long long)q[0], (long long)q[1], (long long)q[2]);
@@ -95,9 +96,9 @@ static void test_ops(void) {
   g[100] = INFINITY;
   g[50] = NAN;
   int64_t q[3] = {-1, -1, 0};
-  monitor_nonfinite_cpu(q, g, n, 3);
+  monitor_nonfinite_cpu(q, g, n, &step3);
   CHECK(q[1] == 50 && q[2] == 1, "the smallest index is recorded (NaN at 50 before Inf at 100)");
-  monitor_nonfinite_cpu(q, g + 60, n - 60, 4);
+  monitor_nonfinite_cpu(q, g + 60, n - 60, &step4);
   CHECK(q[0] == 3 && q[1] == 50, "the first record sticks");
   free(g);
 }

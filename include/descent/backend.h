@@ -74,14 +74,17 @@ typedef struct ds_backend {
                              const float *gamma, int B, int C);
 
   /* Dropout of probability p over n elements. Element e is kept when
-   * ds_philox_word(seed, stream, step, e) < ds_dropout_threshold(p).
+   * ds_philox_word(seed, stream, *step, e) < ds_dropout_threshold(p).
    * inverted: kept * 1/(1-p) in training, identity at test;
-   * scale-at-test: kept * 1 in training, x*(1-p) at test. out may alias inp. */
+   * scale-at-test: kept * 1 in training, x*(1-p) at test. out may alias inp.
+   * `step` is ONE value in backend memory, read by the op when it runs (only
+   * in training with p > 0), so that a captured CUDA graph replays with the
+   * key the host wrote before the replay. */
   void (*dropout_forward)(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
-                          int training, uint64_t seed, uint32_t stream, uint64_t step);
+                          int training, uint64_t seed, uint32_t stream, const uint64_t *step);
   /* dinp[n] = dout[n] * mask * scale (the mask is regenerated, not stored) */
   void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
-                           uint64_t seed, uint32_t stream, uint64_t step);
+                           uint64_t seed, uint32_t stream, const uint64_t *step);
 
   /* Fused, numerically stable softmax + cross-entropy on logits[B,C], labels[B].
    * acc[0] += sum_b loss_b; acc[1] += number of rows whose argmax is the label.
@@ -91,7 +94,10 @@ typedef struct ds_backend {
 
   /* One optimizer update over all n parameters (see descent/optim.h for the
    * order of clipping, decay and update). Indices < n_decay are weight
-   * matrices. grad is only read: clipping and decay are applied on the fly. */
+   * matrices. grad is only read: clipping and decay are applied on the fly.
+   * `buf` and `cfg` are host structs; `s` (lr after schedule, bias
+   * corrections, t) is in BACKEND memory and read when the update runs, so a
+   * captured graph replays with the scalars of the current step. */
   void (*optim_step)(const ds_optim_buffers *buf, size_t n, size_t n_decay,
                      const ds_optim_config *cfg, const ds_optim_scalars *s);
 
@@ -112,9 +118,34 @@ typedef struct ds_backend {
   /* out[0] += sum_i (x[i] - y[i])^2 over x[n], y[n]; y NULL means 0 (sum of squares). */
   void (*monitor_sumsq)(double *out, const float *x, const float *y, size_t n);
   /* First non-finite element of x[n]: when rec[0] < 0 (nothing recorded yet) and x
-   * holds a NaN or Inf, rec[0..2] = {step, smallest such index i, isnan(x[i]) ? 1 : 2};
-   * otherwise rec[3] (int64) is left unchanged, so the first record sticks. */
-  void (*monitor_nonfinite)(int64_t *rec, const float *x, size_t n, int64_t step);
+   * holds a NaN or Inf, rec[0..2] = {*step, smallest such index i, isnan(x[i]) ? 1 : 2};
+   * otherwise rec[3] (int64) is left unchanged, so the first record sticks.
+   * `step` is one value in backend memory (as dropout's). */
+  void (*monitor_nonfinite)(int64_t *rec, const float *x, size_t n, const int64_t *step);
+
+  /* ---- execution options (NULL where they mean nothing: the CPU) ---------- */
+  /* TF32 tensor-core GEMMs (10-bit mantissa inputs, FP32 accumulation). */
+  void (*set_tf32)(int on);
+  /* Bit-identical results run to run: reductions without float atomics and
+   * GEMM algorithms without in-place (atomic) split-K reduction. */
+  void (*set_deterministic)(int on);
+
+  /* ---- graphs (NULL: the backend runs every op eagerly) ------------------- *
+   * Record the ops issued between graph_begin and graph_end instead of
+   * running them; graph_launch replays them all with one launch. Only ops may
+   * be recorded (no alloc, free, upload, download or synchronize). Scalars
+   * passed by value are frozen at capture; per-step values must live in
+   * backend memory (the step pointers above). */
+  void (*graph_begin)(void);
+  void *(*graph_end)(void);
+  void (*graph_launch)(void *graph);
+  void (*graph_free)(void *graph);
+
+  /* ---- fault injection (tests) ---------------------------------------------- *
+   * Make the device fail as a faulting kernel would, naming `op`; the failure
+   * is reported (exit 1) by the op itself on the CPU, at the next checked call
+   * on the GPU. */
+  void (*inject_fault)(const char *op);
 } ds_backend;
 
 /* The CPU reference backend (always present). */

@@ -40,9 +40,22 @@ typedef struct {
   float val_fraction;      /* hold out this part of the training set (seeded shuffle) */
   int early_stop;          /* > 0: stop after this many evaluations without a lower val_loss */
   ds_nonfinite_mode on_nonfinite;
+  /* execution on the backend (CUDA; the CPU ignores them) */
+  int no_graph;            /* run every op eagerly instead of replaying a captured CUDA graph */
+  int tf32;                /* TF32 tensor-core GEMMs */
+  int deterministic;       /* bit-identical runs (the CPU always is) */
 } ds_train_config;
 
 void ds_train_config_defaults(ds_train_config *c);
+
+/* The per-update values the device part of an update reads from backend
+ * memory. The host writes them before each update (one upload, with the
+ * dropout keys and batch indices: see ds_trainer), so the ops take no
+ * per-step arguments and a captured CUDA graph replays with new values. */
+typedef struct {
+  ds_optim_scalars optim;  /* lr after schedule, bias corrections, t */
+  int64_t update;          /* 1-based number of this update (non-finite records) */
+} ds_step_scalars;
 
 /* Per-layer activation workspace, allocated on the backend for max_batch rows. */
 typedef struct {
@@ -68,8 +81,20 @@ typedef struct {
   uint8_t *train_images, *train_labels, *test_images, *test_labels;
   int n_train, n_test, d;
   float scale, shift;      /* gather: x = byte * scale + shift */
+  /* The step block: one backend buffer written by the host before each update
+   * (d_step, from its host twin h_step), laid out as
+   *   ds_step_scalars | dropout keys [accum] (uint64) | batch indices [accum][batch_rows] (int32)
+   * and the pointers into it (d_* on the backend, h_* on the host). */
+  uint8_t *d_step, *h_step;
+  size_t step_bytes, step_keys_offset, step_indices_offset;
+  ds_step_scalars *d_scalars, *h_scalars;
+  uint64_t *d_keys, *h_keys;     /* micro-batch i of the update uses key micro_step + i */
+  int32_t *d_indices, *h_indices;/* micro-batch i: rows [i * batch_rows, i * batch_rows + rows[i]) */
+  int accum;               /* micro-batches per update the block holds (cfg.accum) */
+  int batch_rows;          /* the sampler's batch size */
+  int *rows;               /* [accum] rows of each micro-batch of the current update */
+  int32_t *d_eval_indices, *h_eval_indices; /* [eval_batch] */
   /* batch workspace */
-  int32_t *d_indices;      /* [max_batch] */
   int32_t *d_labels;       /* [max_batch] */
   float *x, *x_drop;       /* [max_batch, d] gathered batch, input-dropout output */
   ds_layer_ws ws[DS_MAX_LAYERS];
@@ -77,7 +102,6 @@ typedef struct {
   double *d_eval_acc;      /* [2] evaluation */
   /* host state */
   ds_sampler sampler;
-  int32_t *h_indices;
   long step;               /* updates applied */
   long micro_step;         /* training forward passes (keys the dropout masks) */
   long epoch;              /* epochs completed */
@@ -96,6 +120,12 @@ typedef struct {
   struct ds_monitor *mon;
   int capture;             /* the next ds_trainer_update is a log point */
   int last_batch;          /* rows of the last training micro-batch */
+  /* CUDA graph of a full update (accum micro-batches of batch_rows), captured
+   * at the first such update and replayed; NULL until then or without graphs */
+  void *graph;
+  int use_graph;           /* the backend has graphs and cfg.no_graph is off */
+  long graph_replays;      /* updates that ran as one graph launch */
+  long fault_at;           /* DESCENT_FAULT_AT_UPDATE: inject a device fault at this update (0: never) */
 } ds_trainer;
 
 /* Build the trainer: layout, init, uploads. Exits with a message on failure. */
@@ -104,13 +134,18 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
 void ds_trainer_free(ds_trainer *t);
 
 /* Forward pass for B rows already gathered into t->x; leaves logits in the
- * last layer's z. `params` is the weight buffer to use (t->params or lookahead). */
-void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training);
+ * last layer's z. `params` is the weight buffer to use (t->params or lookahead);
+ * `key` (backend memory) is the dropout key of this micro-batch, read only in
+ * training (NULL is fine for inference). */
+void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training, const uint64_t *key);
 /* Backward pass from dlogits (in the last layer's dz); accumulates into t->grads. */
-void ds_trainer_backward(ds_trainer *t, const float *params, int B);
+void ds_trainer_backward(ds_trainer *t, const float *params, int B, const uint64_t *key);
 
-/* One update from `k` micro-batches drawn from the sampler; returns the number
- * of samples used (0 when the epoch is exhausted). */
+/* One update from `k` (<= cfg.accum) micro-batches drawn from the sampler;
+ * returns the number of samples used (0 when the epoch is exhausted).
+ * The host part draws the batches and writes the step block; the device part
+ * (gather, forward, loss, backward, non-finite scan, optimizer) runs eagerly
+ * or, on a backend with graphs, as one replay of a captured graph. */
 int ds_trainer_update(ds_trainer *t, int k);
 
 /* Evaluate on the test (or any byte-) set in inference mode. */
