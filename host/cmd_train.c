@@ -121,11 +121,11 @@ int ds_cmd_train(int argc, char **argv) {
     char tl[32], ta[32], vl[32], va[32], extra[256];
     printf("{\"backend\":\"%s\",\"device\":\"%s\",\"optimizer\":\"%s\",\"params\":%zu,\"epochs\":%ld,"
            "\"steps\":%ld,\"batch_size\":%d,\"train_loss\":%s,\"train_accuracy\":%s,"
-           "\"test_loss\":%s,\"test_accuracy\":%s,%s\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
+           "\"test_loss\":%s,\"test_accuracy\":%s,%s\"graph_updates\":%ld,\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
            be->name, be->device, optimizer, t.model.n_params, r.epochs, r.steps, t.sampler.batch_size,
            json_number(tl, sizeof tl, r.train_loss), json_number(ta, sizeof ta, r.train_accuracy),
            json_number(vl, sizeof vl, r.test_loss), json_number(va, sizeof va, r.test_accuracy),
-           json_monitoring(extra, sizeof extra, &cfg, &r), r.seconds, r.samples_per_second);
+           json_monitoring(extra, sizeof extra, &cfg, &r), t.graph_replays, r.seconds, r.samples_per_second);
   } else
     printf("test_accuracy %.4f  test_loss %.4f  (%ld epochs, %ld updates, %.1f s)\n", r.test_accuracy,
            r.test_loss, r.epochs, r.steps, r.seconds);

@@ -90,7 +90,7 @@ void ds_cuda_fail(cudaError_t err, const char *call, const char *file, int line)
   /* A fault inside a kernel is reported by whatever call comes next; name the
    * work issued last, which is where it happened unless the fault is older. */
   char last[160] = "";
-  if (is_kernel_fault(err) && ds_cuda.last_launch)
+  if (is_kernel_fault(err) && ds_cuda.last_launch && strcmp(ds_cuda.last_launch, call) != 0)
     snprintf(last, sizeof last, " after %s", ds_cuda.last_launch);
   ds_fatal(DS_EXIT_RUNTIME, "CUDA error at %s:%d in %s%s: %s (%s); hint: %s", short_path(file), line, call, last,
            cudaGetErrorString(err), cudaGetErrorName(err), cuda_hint(err));
@@ -144,9 +144,9 @@ void ds_curand_fail(curandStatus_t st, const char *call, const char *file, int l
 
 void ds_cuda_launched(const char *kernel, const char *file, int line) {
   ds_cuda.launches++;
-  ds_cuda.last_launch = kernel;
-  cudaError_t err = cudaGetLastError();
+  cudaError_t err = cudaGetLastError(); /* may be an earlier kernel's fault: reported "after" the last one */
   if (err != cudaSuccess) ds_cuda_fail(err, kernel, file, line);
+  ds_cuda.last_launch = kernel;
   if (ds_cuda.sync_each_launch && !ds_cuda.capturing) {
     err = cudaStreamSynchronize(ds_cuda.stream);
     if (err != cudaSuccess) ds_cuda_fail(err, kernel, file, line);
