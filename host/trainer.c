@@ -50,7 +50,6 @@ static void alloc_workspace(ds_trainer *t) {
     w->a = alloc_floats(be, n, "activations");
     w->da = alloc_floats(be, n, "activation gradients");
     if (s->batchnorm) {
-      w->h = alloc_floats(be, n, "batchnorm outputs");
       w->bn_mean = alloc_floats(be, (size_t)L->out, "batchnorm means");
       w->bn_rstd = alloc_floats(be, (size_t)L->out, "batchnorm rstd");
     }
@@ -265,7 +264,7 @@ void ds_trainer_free(ds_trainer *t) {
     if (bufs[i]) be->free(bufs[i]);
   for (int l = 0; l < t->model.n_layers; l++) {
     ds_layer_ws *w = &t->ws[l];
-    void *wb[] = {w->z, w->dz, w->h, w->a, w->o, w->da, w->bn_mean, w->bn_rstd};
+    void *wb[] = {w->z, w->dz, w->a, w->o, w->da, w->bn_mean, w->bn_rstd};
     for (size_t i = 0; i < sizeof wb / sizeof wb[0]; i++)
       if (wb[i]) be->free(wb[i]);
   }
@@ -283,6 +282,22 @@ static const float *layer_input(const ds_trainer *t, int l) {
   return p->o ? p->o : p->a;
 }
 
+/* What hidden layer l does after its linear map. */
+static ds_hidden_spec hidden_spec(const ds_trainer *t, int l) {
+  const ds_mlp_spec *s = &t->model.spec;
+  ds_hidden_spec h = {0};
+  h.batchnorm = s->batchnorm;
+  h.bn_momentum = s->bn_momentum;
+  h.bn_eps = s->bn_eps;
+  h.act = s->activation;
+  h.slope = s->leaky_slope;
+  h.p = s->dropout;
+  h.form = s->dropout_form;
+  h.seed = t->cfg.seed;
+  h.stream = DS_STREAM_DROPOUT + (uint32_t)(l + 1);
+  return h;
+}
+
 void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training, const uint64_t *key) {
   const ds_backend *be = t->be;
   const ds_mlp_spec *s = &t->model.spec;
@@ -292,39 +307,29 @@ void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training,
   for (int l = 0; l < t->model.n_layers; l++) {
     const ds_layer *L = &t->model.layers[l];
     ds_layer_ws *w = &t->ws[l];
-    size_t n = (size_t)B * L->out;
     be->linear_forward(w->z, layer_input(t, l), params + L->weight.offset, params + L->bias.offset,
                        B, L->in, L->out);
     if (!L->hidden) break;
-    const float *cur = w->z;
-    if (w->h) {
-      be->batchnorm_forward(w->h, w->bn_mean, w->bn_rstd, t->stats + L->running_mean.offset,
-                            t->stats + L->running_var.offset, w->z, params + L->gamma.offset,
-                            params + L->beta.offset, B, L->out, training, s->bn_momentum, s->bn_eps);
-      cur = w->h;
-    }
-    be->activation_forward(w->a, cur, n, s->activation, s->leaky_slope);
-    if (w->o)
-      be->dropout_forward(w->o, w->a, n, s->dropout, s->dropout_form, training, t->cfg.seed,
-                          DS_STREAM_DROPOUT + (uint32_t)(l + 1), key);
+    /* BatchNorm -> activation -> dropout, one op (one kernel on the GPU) */
+    ds_hidden_spec hs = hidden_spec(t, l);
+    int bn = s->batchnorm;
+    be->hidden_forward(w->a, w->o, w->bn_mean, w->bn_rstd, bn ? t->stats + L->running_mean.offset : NULL,
+                       bn ? t->stats + L->running_var.offset : NULL, w->z, bn ? params + L->gamma.offset : NULL,
+                       bn ? params + L->beta.offset : NULL, B, L->out, training, &hs, key);
   }
 }
 
 void ds_trainer_backward(ds_trainer *t, const float *params, int B, const uint64_t *key) {
   const ds_backend *be = t->be;
-  const ds_mlp_spec *s = &t->model.spec;
+  int bn = t->model.spec.batchnorm;
   for (int l = t->model.n_layers - 1; l >= 0; l--) {
     const ds_layer *L = &t->model.layers[l];
     ds_layer_ws *w = &t->ws[l];
-    size_t n = (size_t)B * L->out;
-    if (L->hidden) { /* da (gradient of the layer output) -> dz */
-      if (w->o)
-        be->dropout_backward(w->da, w->da, n, s->dropout, s->dropout_form, t->cfg.seed,
-                             DS_STREAM_DROPOUT + (uint32_t)(l + 1), key);
-      be->activation_backward(w->h ? w->da : w->dz, w->da, w->a, n, s->activation, s->leaky_slope);
-      if (w->h)
-        be->batchnorm_backward(w->dz, t->grads + L->gamma.offset, t->grads + L->beta.offset, w->da,
-                               w->z, w->bn_mean, w->bn_rstd, params + L->gamma.offset, B, L->out);
+    if (L->hidden) { /* da (gradient of the layer output) -> dz, through dropout, activation, BatchNorm */
+      ds_hidden_spec hs = hidden_spec(t, l);
+      be->hidden_backward(w->dz, bn ? t->grads + L->gamma.offset : NULL, bn ? t->grads + L->beta.offset : NULL,
+                          w->da, w->a, w->z, w->bn_mean, w->bn_rstd, bn ? params + L->gamma.offset : NULL, B,
+                          L->out, w->o != NULL, &hs, key);
     }
     float *dinp = l > 0 ? t->ws[l - 1].da : NULL;
     be->linear_backward(dinp, t->grads + L->weight.offset, t->grads + L->bias.offset, w->dz,

@@ -28,6 +28,12 @@ void dropout_forward_cpu(float *out, const float *inp, size_t n, float p, ds_dro
                          int training, uint64_t seed, uint32_t stream, const uint64_t *step);
 void dropout_backward_cpu(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
                           uint64_t seed, uint32_t stream, const uint64_t *step);
+void hidden_forward_cpu(float *a, float *o, float *mean, float *rstd, float *running_mean, float *running_var,
+                        const float *z, const float *gamma, const float *beta, int B, int C, int training,
+                        const ds_hidden_spec *spec, const uint64_t *step);
+void hidden_backward_cpu(float *dz, float *dgamma, float *dbeta, float *dout, const float *a, const float *z,
+                         const float *mean, const float *rstd, const float *gamma, int B, int C, int has_dropout,
+                         const ds_hidden_spec *spec, const uint64_t *step);
 void softmax_xent_cpu(float *dlogits, double *acc, const float *logits, const int32_t *labels,
                       int B, int C, float grad_scale);
 void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,

@@ -636,6 +636,119 @@ static void test_dropout(void) {
         }
 }
 
+/* ---- the fused hidden layer (BatchNorm -> activation -> dropout) ------------------------
+ * hidden_forward / hidden_backward are one kernel each; they must give the
+ * separate CUDA ops (batchnorm, activation, dropout, each checked against the
+ * CPU above) bit for bit, since every float is computed by the same code in the
+ * same order, and the CPU twin (the separate CPU ops) within the tolerance of
+ * those: 1e-4 relative on the outputs of tanh/sigmoid and BatchNorm (ulps of
+ * tanhf/expf and the order of the column sums). */
+static void hidden_case(int B, int C, int bn, ds_activation act, float p, int training) {
+  size_t n = (size_t)B * C;
+  ds_hidden_spec hs = {0};
+  hs.batchnorm = bn;
+  hs.bn_momentum = 0.1f;
+  hs.bn_eps = 1e-5f;
+  hs.act = act;
+  hs.slope = 0.01f;
+  hs.p = p;
+  hs.form = DS_DROPOUT_INVERTED;
+  hs.seed = 0x5eedull + (uint64_t)C;
+  hs.stream = DS_STREAM_DROPOUT + 2;
+  const uint64_t step = 41;
+  int has_dropout = p > 0.0f;
+  float *z = hvec(n), *dout = hvec(n), *gamma = hvec(C), *beta = hvec(C), *rm = hvec(C), *rv = hvec(C);
+  fill(z, n, -2.0, 2.0);
+  fill(dout, n, -1.0, 1.0);
+  fill(gamma, C, 0.5, 1.5);
+  fill(beta, C, -0.5, 0.5);
+  fill(rv, C, 0.5, 2.0);
+  /* the CPU twin */
+  float *a_c = hvec(n), *o_c = hvec(n), *mean_c = hvec(C), *rstd_c = hvec(C), *rm_c = hcopy(rm, C), *rv_c = hcopy(rv, C);
+  float *dz_c = hvec(n), *dg_c = hvec(C), *db_c = hvec(C), *scratch_c = hcopy(dout, n);
+  cpu->hidden_forward(a_c, has_dropout ? o_c : NULL, mean_c, rstd_c, rm_c, rv_c, z, gamma, beta, B, C, training, &hs, &step);
+  if (training)
+    cpu->hidden_backward(dz_c, dg_c, db_c, scratch_c, a_c, z, mean_c, rstd_c, gamma, B, C, has_dropout, &hs, &step);
+  /* fused CUDA, and the separate CUDA ops on a second set of buffers */
+  uint64_t *d_step = (uint64_t *)gpu->alloc(sizeof step, "the dropout key");
+  gpu->upload(d_step, &step, sizeof step);
+  float *d_z = to_gpu(z, n), *d_gamma = to_gpu(gamma, C), *d_beta = to_gpu(beta, C);
+  float *d_a[2], *d_o[2], *d_mean[2], *d_rstd[2], *d_rm[2], *d_rv[2], *d_dz[2], *d_dg[2], *d_db[2], *d_dout[2];
+  for (int k = 0; k < 2; k++) {
+    d_a[k] = dvec(n), d_o[k] = dvec(n), d_mean[k] = dvec(C), d_rstd[k] = dvec(C);
+    d_rm[k] = to_gpu(rm, C), d_rv[k] = to_gpu(rv, C), d_dz[k] = dvec(n), d_dg[k] = dvec(C), d_db[k] = dvec(C);
+    d_dout[k] = to_gpu(dout, n);
+  }
+  long before = ds_cuda_launch_count();
+  gpu->hidden_forward(d_a[0], has_dropout ? d_o[0] : NULL, d_mean[0], d_rstd[0], d_rm[0], d_rv[0], d_z, d_gamma, d_beta,
+                      B, C, training, &hs, d_step);
+  CHECK(launches_since(before) == 1, "hidden_forward: %ld launches, want 1", launches_since(before));
+  if (bn) {
+    gpu->batchnorm_forward(d_a[1], d_mean[1], d_rstd[1], d_rm[1], d_rv[1], d_z, d_gamma, d_beta, B, C, training,
+                           hs.bn_momentum, hs.bn_eps);
+    gpu->activation_forward(d_a[1], d_a[1], n, act, hs.slope);
+  } else {
+    gpu->activation_forward(d_a[1], d_z, n, act, hs.slope);
+  }
+  if (has_dropout) gpu->dropout_forward(d_o[1], d_a[1], n, p, hs.form, training, hs.seed, hs.stream, d_step);
+  if (training) {
+    before = ds_cuda_launch_count();
+    gpu->hidden_backward(d_dz[0], d_dg[0], d_db[0], d_dout[0], d_a[0], d_z, d_mean[0], d_rstd[0], d_gamma, B, C,
+                         has_dropout, &hs, d_step);
+    CHECK(launches_since(before) == 1, "hidden_backward: %ld launches, want 1", launches_since(before));
+    if (has_dropout) gpu->dropout_backward(d_dout[1], d_dout[1], n, p, hs.form, hs.seed, hs.stream, d_step);
+    if (bn) {
+      gpu->activation_backward(d_dout[1], d_dout[1], d_a[1], n, act, hs.slope);
+      gpu->batchnorm_backward(d_dz[1], d_dg[1], d_db[1], d_dout[1], d_z, d_mean[1], d_rstd[1], d_gamma, B, C);
+    } else {
+      gpu->activation_backward(d_dz[1], d_dout[1], d_a[1], n, act, hs.slope);
+    }
+  }
+  char what[160];
+  snprintf(what, sizeof what, "hidden B=%d C=%d bn=%d act=%d p=%g %s", B, C, bn, (int)act, (double)p,
+           training ? "training" : "inference");
+  struct { const char *name; float **d; const float *cpu; size_t len; int used; } outs[] = {
+    {"a", d_a, a_c, n, 1}, {"o", d_o, o_c, n, has_dropout}, {"running_mean", d_rm, rm_c, (size_t)C, bn},
+    {"running_var", d_rv, rv_c, (size_t)C, bn}, {"dz", d_dz, dz_c, n, training},
+    {"dgamma", d_dg, dg_c, (size_t)C, bn && training}, {"dbeta", d_db, db_c, (size_t)C, bn && training}};
+  for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
+    if (!outs[k].used) continue;
+    float *fused = from_gpu(outs[k].d[0], outs[k].len), *separate = from_gpu(outs[k].d[1], outs[k].len);
+    char w2[220];
+    snprintf(w2, sizeof w2, "%s %s: fused vs separate CUDA ops", what, outs[k].name);
+    check_equal_array(w2, fused, separate, outs[k].len);
+    snprintf(w2, sizeof w2, "%s %s: fused CUDA vs CPU", what, outs[k].name);
+    float *scale = habs(outs[k].cpu, outs[k].len);
+    float peak = 0.0f;
+    for (size_t i = 0; i < outs[k].len; i++) peak = scale[i] > peak ? scale[i] : peak;
+    check_close_array(w2, fused, outs[k].cpu, NULL, outs[k].len, 1e-4, 1e-5 * (peak > 1.0f ? peak : 1.0f));
+    free(fused);
+    free(separate);
+    free(scale);
+  }
+  float *hb[] = {z, dout, gamma, beta, rm, rv, a_c, o_c, mean_c, rstd_c, rm_c, rv_c, dz_c, dg_c, db_c, scratch_c};
+  for (size_t i = 0; i < sizeof hb / sizeof hb[0]; i++) free(hb[i]);
+  for (int k = 0; k < 2; k++) {
+    float *db[] = {d_a[k], d_o[k], d_mean[k], d_rstd[k], d_rm[k], d_rv[k], d_dz[k], d_dg[k], d_db[k], d_dout[k]};
+    for (size_t i = 0; i < sizeof db / sizeof db[0]; i++) gpu->free(db[i]);
+  }
+  gpu->free(d_z);
+  gpu->free(d_gamma);
+  gpu->free(d_beta);
+  gpu->free(d_step);
+}
+
+static void test_hidden(void) {
+  static const int shapes[][2] = {{3, 7}, {129, 10}, {128, 1024}, {4096, 33}, {2, 1}};
+  static const ds_activation acts[] = {DS_ACT_RELU, DS_ACT_LEAKY_RELU, DS_ACT_TANH, DS_ACT_SIGMOID};
+  for (int s = 0; s < 5; s++)
+    for (int bn = 0; bn < 2; bn++)
+      for (int a = 0; a < 4; a++)
+        for (int drop = 0; drop < 2; drop++)
+          for (int training = 0; training < 2; training++)
+            hidden_case(shapes[s][0], shapes[s][1], bn, acts[a], drop ? 0.3f : 0.0f, training);
+}
+
 /* ---- softmax + cross-entropy ---------------------------------------------------------
  * Both sides compute the same formulas in float; the sum of C exponentials is
  * taken in different orders (typically ~2^-24 * sqrt(C) relative) and
@@ -1068,6 +1181,7 @@ int main(void) {
   test_activation();
   test_batchnorm();
   test_dropout();
+  test_hidden();
   test_softmax();
   test_axpy();
   test_optim();

@@ -27,6 +27,18 @@ extern "C" {
 typedef enum { DS_ACT_RELU, DS_ACT_LEAKY_RELU, DS_ACT_TANH, DS_ACT_SIGMOID } ds_activation;
 typedef enum { DS_DROPOUT_INVERTED, DS_DROPOUT_SCALE_AT_TEST } ds_dropout_form;
 
+/* What a hidden layer does after its linear map (see hidden_forward). */
+typedef struct {
+  int batchnorm;             /* BatchNorm1d first */
+  float bn_momentum, bn_eps;
+  ds_activation act;
+  float slope;               /* leaky ReLU's negative slope */
+  float p;                   /* dropout probability; the dropout output is written only when o != NULL */
+  ds_dropout_form form;
+  uint64_t seed;             /* dropout mask: ds_philox_word(seed, stream, *step, element) */
+  uint32_t stream;
+} ds_hidden_spec;
+
 typedef struct ds_backend {
   const char *name;          /* "cpu" or "cuda" */
   const char *device;        /* human-readable device description */
@@ -85,6 +97,25 @@ typedef struct ds_backend {
   /* dinp[n] = dout[n] * mask * scale (the mask is regenerated, not stored) */
   void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
                            uint64_t seed, uint32_t stream, const uint64_t *step);
+
+  /* A hidden layer after its linear map, fused (one kernel each way on the GPU):
+   *   h = BatchNorm(z) (spec->batchnorm; else h = z),  a = act(h),  o = dropout(a).
+   * Exactly batchnorm_forward, activation_forward and dropout_forward in that
+   * order (same floats): z[B,C] in; a[B,C] out (saved: the backward's
+   * derivative); o[B,C] out when non-NULL; with BatchNorm in training
+   * mean/rstd[C] are saved and running_mean/var[C] updated (gamma, beta[C];
+   * unused and may be NULL without BatchNorm). h is never stored. */
+  void (*hidden_forward)(float *a, float *o, float *mean, float *rstd, float *running_mean, float *running_var,
+                         const float *z, const float *gamma, const float *beta, int B, int C, int training,
+                         const ds_hidden_spec *spec, const uint64_t *step);
+  /* Its backward: dout[B,C] is the gradient of the layer's output (o, or a
+   * without dropout; it is used as scratch and overwritten);
+   *   da = dropout_backward(dout) (when has_dropout),  dh = da * act'(a),
+   *   dz[B,C] = batchnorm_backward(dh) (dgamma, dbeta[C] accumulate), or dh.
+   * dz may alias dout. */
+  void (*hidden_backward)(float *dz, float *dgamma, float *dbeta, float *dout, const float *a, const float *z,
+                          const float *mean, const float *rstd, const float *gamma, int B, int C, int has_dropout,
+                          const ds_hidden_spec *spec, const uint64_t *step);
 
   /* Fused, numerically stable softmax + cross-entropy on logits[B,C], labels[B].
    * acc[0] += sum_b loss_b; acc[1] += number of rows whose argmax is the label.

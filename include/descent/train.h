@@ -60,11 +60,10 @@ typedef struct {
 /* Per-layer activation workspace, allocated on the backend for max_batch rows. */
 typedef struct {
   float *z, *dz;           /* linear output and its gradient [B, out] */
-  float *h;                /* batchnorm output [B, out] (hidden layers with BN) */
   float *a;                /* activation output [B, out] (hidden layers) */
   float *o;                /* dropout output [B, out] (hidden layers with dropout) */
-  float *da;               /* gradient w.r.t. the layer's output, then (in place)
-                              w.r.t. a and h as backward walks down [B, out] */
+  float *da;               /* gradient w.r.t. the layer's output [B, out]
+                              (scratch of hidden_backward) */
   float *bn_mean, *bn_rstd;/* saved batch statistics [out] */
 } ds_layer_ws;
 
