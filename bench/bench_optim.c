@@ -3,7 +3,9 @@
  * For each optimizer and size: one optimizer step over flat buffers of N
  * parameters through the backend (the very op training uses), warm-up, then
  * the median of --repeats timed steps, with the last-level cache flushed
- * between repeats (CPU) so that small sizes are not measured from cache.
+ * between repeats (the CPU's, or the GPU's L2) so that small sizes are not
+ * measured from cache. The GPU is timed with CUDA events around the launch
+ * (device time), the CPU with the host clock.
  * Bytes moved per step come from the optimizer's read/write count (SGD reads
  * w and g and writes w: 12 B/param; each state buffer adds 8 B/param). The
  * roofline is a plain copy of the same number of bytes (half read, half
@@ -74,6 +76,41 @@ static void flush_cache(void) {
     s += flush_buf[i];
   }
   flush_sink = s;
+}
+
+/* Seconds one call of fn takes on the backend: CUDA events where the backend
+ * has them (device time, no launch latency of the host clock), else the
+ * host clock around the call and a synchronize. */
+typedef struct {
+  const ds_backend *be;
+  const ds_optim_buffers *buf;
+  size_t n;
+  const ds_optim_config *cfg;
+  const ds_optim_scalars *s;
+  void *dst, *src;
+  size_t half;
+} bench_work;
+
+static void run_step(const bench_work *w) { w->be->optim_step(w->buf, w->n, w->n, w->cfg, w->s); }
+static void run_copy(const bench_work *w) { w->be->copy(w->dst, w->src, w->half); }
+
+static double timed(const bench_work *w, void (*fn)(const bench_work *)) {
+  const ds_backend *be = w->be;
+  if (be->timer_mark) {
+    be->timer_mark(0);
+    fn(w);
+    be->timer_mark(1);
+    return be->timer_ms() * 1e-3;
+  }
+  double t0 = ds_now_seconds();
+  fn(w);
+  be->synchronize();
+  return ds_now_seconds() - t0;
+}
+
+static void flush_backend_cache(const ds_backend *be) {
+  if (be->flush_cache) be->flush_cache();
+  else flush_cache();
 }
 
 static double median_seconds(double *t, int n) {
@@ -147,20 +184,14 @@ int main(int argc, char **argv) {
         be->copy(dst, src, half);
       }
       be->synchronize();
+      bench_work work = {be, &buf, n, &cfg, d_s, dst, src, half};
       for (int r = 0; r < repeats; r++) {
-        if (flush) flush_cache();
         ds_optim_scalars s = ds_optim_scalars_at(&cfg, t++, 0);
-        be->upload(d_s, &s, sizeof s);
-        be->synchronize();
-        double t0 = ds_now_seconds();
-        be->optim_step(&buf, n, n, &cfg, d_s);
-        be->synchronize();
-        ts[r] = ds_now_seconds() - t0;
-        if (flush) flush_cache();
-        t0 = ds_now_seconds();
-        be->copy(dst, src, half);
-        be->synchronize();
-        tc[r] = ds_now_seconds() - t0;
+        be->upload(d_s, &s, sizeof s); /* not timed */
+        if (flush) flush_backend_cache(be);
+        ts[r] = timed(&work, run_step);
+        if (flush) flush_backend_cache(be);
+        tc[r] = timed(&work, run_copy);
       }
       double step = median_seconds(ts, repeats), copy = median_seconds(tc, repeats);
       double gbs = (double)bytes / step * 1e-9, cgbs = (double)(2 * half) / copy * 1e-9;

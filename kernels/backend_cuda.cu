@@ -300,6 +300,38 @@ static void *cuda_graph_end(void) { return ds_cuda_graph_end(); }
 static void cuda_graph_launch(void *g) { ds_cuda_graph_launch((ds_cuda_graph *)g); }
 static void cuda_graph_free(void *g) { ds_cuda_graph_free((ds_cuda_graph *)g); }
 
+/* ---- timing and the L2 (benchmarks) ---------------------------------------------------- */
+
+static cudaEvent_t timer_events[2];
+static unsigned char *l2_flush_buf;
+static size_t l2_flush_bytes;
+
+static void cuda_timer_mark(int which) {
+  refuse_while_capturing("timer_mark");
+  DS_CUDA_REQUIRE(which == 0 || which == 1, "timer_mark", "mark %d (0 or 1)", which);
+  if (!timer_events[which]) cudaCheck(cudaEventCreate(&timer_events[which]));
+  cudaCheck(cudaEventRecord(timer_events[which], ds_cuda.stream));
+}
+
+static double cuda_timer_ms(void) {
+  DS_CUDA_REQUIRE(timer_events[0] && timer_events[1], "timer_ms", "both marks must be recorded first");
+  cudaCheck(cudaEventSynchronize(timer_events[1]));
+  float ms = 0.0f;
+  cudaCheck(cudaEventElapsedTime(&ms, timer_events[0], timer_events[1]));
+  return ms;
+}
+
+static void cuda_flush_cache(void) {
+  refuse_while_capturing("flush_cache");
+  if (!l2_flush_buf) {
+    int l2 = 0;
+    cudaCheck(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, ds_cuda.device));
+    l2_flush_bytes = 2 * (size_t)(l2 > 0 ? l2 : 64 << 20);
+    cudaCheck(cudaMalloc(&l2_flush_buf, l2_flush_bytes));
+  }
+  cudaCheck(cudaMemsetAsync(l2_flush_buf, 0, l2_flush_bytes, ds_cuda.stream));
+}
+
 /* ---- fault injection ------------------------------------------------------------------ */
 
 /* A kernel that faults: the context is then unusable (as after a real fault
@@ -349,6 +381,9 @@ static ds_backend cuda_backend = {
   /* .graph_end = */ cuda_graph_end,
   /* .graph_launch = */ cuda_graph_launch,
   /* .graph_free = */ cuda_graph_free,
+  /* .timer_mark = */ cuda_timer_mark,
+  /* .timer_ms = */ cuda_timer_ms,
+  /* .flush_cache = */ cuda_flush_cache,
   /* .inject_fault = */ cuda_inject_fault,
 };
 

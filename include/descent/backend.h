@@ -172,6 +172,14 @@ typedef struct ds_backend {
   void (*graph_launch)(void *graph);
   void (*graph_free)(void *graph);
 
+  /* ---- timing and caches (benchmarks; NULL: host clock, host cache) -------- */
+  /* Record mark 0 or 1 on the backend's stream; timer_ms() waits for mark 1
+   * and returns the device time between the two, in milliseconds. */
+  void (*timer_mark)(int which);
+  double (*timer_ms)(void);
+  /* Evict the device's last-level cache (write a buffer twice its size). */
+  void (*flush_cache)(void);
+
   /* ---- fault injection (tests) ---------------------------------------------- *
    * Make the device fail as a faulting kernel would, naming `op`; the failure
    * is reported (exit 1) by the op itself on the CPU, at the next checked call
