@@ -32,6 +32,7 @@
 #include "descent/common.h"
 #include "descent/optim.h"
 #include "descent/philox.h"
+#include "descent/train.h"
 
 static const ds_backend *cpu, *gpu;
 
@@ -1129,6 +1130,85 @@ static void test_graph(void) {
   gpu->free(d_y);
 }
 
+/* ---- the trainer on the GPU: one launch per update, replay == eager ---------------------------
+ * A small MLP (BatchNorm, dropout, momentum with clip-by-norm, 2 micro-batches per
+ * update) on synthetic bytes. After the first full update (the capture), each
+ * update is exactly one launch (the graph replay); a trainer with --no-graph
+ * computes the same parameters bit for bit; the CPU trainer agrees within the
+ * verify tolerances. */
+static void trainer_fill(ds_dataset *ds, int n, int d, uint32_t salt) {
+  ds->n = n;
+  ds->d = d;
+  ds->rows = 1;
+  ds->cols = d;
+  ds->n_classes = 10;
+  ds->images = (uint8_t *)ds_xmalloc((size_t)n * d, "test images");
+  ds->labels = (uint8_t *)ds_xmalloc((size_t)n, "test labels");
+  for (int i = 0; i < n; i++) {
+    ds->labels[i] = (uint8_t)((i * 7 + salt) % 10);
+    for (int j = 0; j < d; j++) /* a class-dependent pattern plus noise */
+      ds->images[(size_t)i * d + j] = (uint8_t)(((j % 10) == ds->labels[i] ? 180 : 20) + ((i * 31 + j * 17 + salt) % 50));
+  }
+}
+
+static void test_trainer_graph(void) {
+  ds_dataset train, test;
+  trainer_fill(&train, 1000, 50, 1);
+  trainer_fill(&test, 200, 50, 2);
+  ds_train_config cfg;
+  ds_train_config_defaults(&cfg);
+  cfg.model.n_hidden = 2;
+  cfg.model.hidden[0] = 33;
+  cfg.model.hidden[1] = 17;
+  cfg.model.batchnorm = 1;
+  cfg.model.dropout = 0.25f;
+  /* SGD with momentum: Adam would turn the rounding noise in the gradient of
+     the biases before BatchNorm (0 in exact arithmetic) into lr-sized steps
+     that differ between the backends (see descent verify --help) */
+  ds_optim_defaults(&cfg.optim, DS_OPT_SGD);
+  cfg.optim.lr = 0.05f;
+  cfg.optim.momentum = 0.9f;
+  cfg.optim.clip_norm = 1.0f;
+  cfg.batch_size = 50;
+  cfg.accum = 2;
+  cfg.quiet = 1;
+  ds_trainer tg, te, tc;
+  ds_trainer_init(&tg, gpu, &cfg, &train, &test);
+  cfg.no_graph = 1;
+  ds_trainer_init(&te, gpu, &cfg, &train, &test);
+  ds_trainer_init(&tc, cpu, &cfg, &train, &test);
+  ds_trainer *all[3] = {&tg, &te, &tc};
+  for (int k = 0; k < 3; k++) ds_sampler_begin_epoch(&all[k]->sampler, 0);
+  int bad_launches = 0;
+  for (int u = 0; u < 8; u++) { /* 10 updates per epoch: all full */
+    long before = ds_cuda_launch_count();
+    CHECK(ds_trainer_update(&tg, 2) == 100, "graph trainer: update %d did not use 100 samples", u);
+    if (u > 0) bad_launches += launches_since(before) != 1;
+    CHECK(ds_trainer_update(&te, 2) == 100, "eager trainer: update %d", u);
+    CHECK(ds_trainer_update(&tc, 2) == 100, "cpu trainer: update %d", u);
+  }
+  CHECK(tg.graph != NULL && tg.graph_replays == 8, "graph trainer: %ld replays of 8 updates", tg.graph_replays);
+  CHECK(te.graph == NULL && te.graph_replays == 0, "--no-graph trainer replayed a graph");
+  CHECK(bad_launches == 0, "graph trainer: %d of 7 updates after the capture were not exactly one launch", bad_launches);
+  size_t np = tg.model.n_params, ns = tg.model.n_stats;
+  float *pg = from_gpu(tg.params, np), *pe = from_gpu(te.params, np), *sg = from_gpu(tg.stats, ns),
+        *se = from_gpu(te.stats, ns);
+  check_equal_array("trainer: graph replays vs --no-graph, parameters", pg, pe, np);
+  check_equal_array("trainer: graph replays vs --no-graph, BatchNorm statistics", sg, se, ns);
+  check_close_array("trainer: GPU vs CPU parameters after 8 updates", pg, tc.params, NULL, np, 1e-3, 1e-5);
+  double lg, ag, lc, ac;
+  ds_trainer_evaluate(&tg, tg.test_images, tg.test_labels, tg.n_test, &lg, &ag);
+  ds_trainer_evaluate(&tc, tc.test_images, tc.test_labels, tc.n_test, &lc, &ac);
+  CHECK(fabs(lg - lc) <= 1e-3 * fabs(lc), "trainer: test loss GPU %.9g vs CPU %.9g", lg, lc);
+  free(pg);
+  free(pe);
+  free(sg);
+  free(se);
+  for (int k = 0; k < 3; k++) ds_trainer_free(all[k]);
+  ds_dataset_free(&train);
+  ds_dataset_free(&test);
+}
+
 /* ---- out of memory: one line with the sizes, exit 1 ---------------------------------------
  * Through the binary (the message exits the process): a 4 TB parameter buffer. */
 static void test_oom(void) {
@@ -1186,6 +1266,7 @@ int main(void) {
   test_axpy();
   test_optim();
   test_graph();
+  test_trainer_graph();
   test_oom();
   return check_finish("test_cuda_ops");
 }
