@@ -18,6 +18,12 @@
  * BGRADB epilogue: BGRADB writes the bias gradient (no beta), and parameter
  * gradients here must accumulate across micro-batches.
  *
+ * The activation is not fused into the GEMMs (RELU_BIAS / RELU_AUX_BIAS
+ * forward, DRELU_BGRAD backward): it runs in the fused hidden-layer kernels
+ * (hidden_cuda.cu) with BatchNorm and dropout, which need the elementwise pass
+ * anyway (the dropout mask, the saved activation output), and DRELU_BGRAD
+ * would overwrite the accumulated bias gradient as BGRADB does.
+ *
  * Precision: FP32 (CUBLAS_COMPUTE_32F / CUBLAS_DEFAULT_MATH) unless
  * ds_cuda_set_tf32(1). cuBLAS documents bitwise reproducible results run to
  * run on GPUs of the same architecture and SM count (atomics mode off, one
