@@ -440,8 +440,9 @@ int ds_trainer_update(ds_trainer *t, int k) {
   int capture = t->mon && t->capture;
   int skip_mode = t->cfg.on_nonfinite == DS_NONFINITE_SKIP;
   int inject = t->fault_at == update;
-  if (!capture && !skip_mode && !inject && graph_fits(t, n_micro, k)) {
-    if (!t->graph) { /* the first full update: record it, then replay it like every later one */
+  int full = !capture && !skip_mode && !inject && graph_fits(t, n_micro, k);
+  if (full && t->graph_warm) {
+    if (!t->graph) { /* the second full update: record it, then replay it like every later one */
       be->graph_begin();
       device_gradients(t, n_micro, k);
       device_apply(t);
@@ -469,6 +470,9 @@ int ds_trainer_update(ds_trainer *t, int k) {
   if (capture) ds_monitor_before_update(t->mon, t);
   if (inject) be->inject_fault("optim_step");
   device_apply(t);
+  /* the first full update runs eagerly: the libraries' first-call setup
+     (cuBLASLt heuristics, lazy kernel loading) then happens outside a capture */
+  if (full) t->graph_warm = 1;
   t->step++;
   if (capture) ds_monitor_after_update(t->mon, t, 1);
   return samples;

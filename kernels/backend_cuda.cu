@@ -26,6 +26,7 @@ static char device_name[256];
 #define DS_STAGE_SLOTS 4
 #define DS_STAGE_BYTES ((size_t)1 << 20)
 static unsigned char *stage_host;
+static void *blas_workspace;         /* cuBLAS's own, fixed (graph capture, determinism) */
 static cudaEvent_t stage_done[DS_STAGE_SLOTS];
 static int stage_next;
 
@@ -160,7 +161,7 @@ void ds_cuda_blas_issued(const char *call, const char *file, int line) {
 extern "C" long ds_cuda_launch_count(void) { return ds_cuda.launches; }
 
 /* Host-side calls that cannot be part of a graph. */
-static void refuse_while_capturing(const char *what) {
+void ds_cuda_refuse_while_capturing(const char *what) {
   if (ds_cuda.capturing)
     ds_fatal(DS_EXIT_RUNTIME, "CUDA backend: %s was called while a CUDA graph is being captured "
              "(only ops can be captured; a descent bug)", what);
@@ -189,7 +190,7 @@ static void cuda_set_deterministic(int on) { ds_cuda.deterministic = on != 0; }
 /* ---- memory ------------------------------------------------------------------ */
 
 static void *cuda_alloc(size_t bytes, const char *what) {
-  refuse_while_capturing("alloc");
+  ds_cuda_refuse_while_capturing("alloc");
   size_t n = bytes ? bytes : 1;
   void *p = NULL;
   cudaError_t err = cudaMalloc(&p, n);
@@ -211,13 +212,13 @@ static void *cuda_alloc(size_t bytes, const char *what) {
 
 static void cuda_free(void *ptr) {
   if (!ptr) return;
-  refuse_while_capturing("free");
+  ds_cuda_refuse_while_capturing("free");
   cudaCheck(cudaFree(ptr)); /* waits for work still using it */
 }
 
 static void cuda_upload(void *dst, const void *src, size_t bytes) {
   if (!bytes) return;
-  refuse_while_capturing("upload");
+  ds_cuda_refuse_while_capturing("upload");
   if (bytes <= DS_STAGE_BYTES) {
     int s = stage_next;
     stage_next = (s + 1) % DS_STAGE_SLOTS;
@@ -235,13 +236,15 @@ static void cuda_upload(void *dst, const void *src, size_t bytes) {
 
 static void cuda_download(void *dst, const void *src, size_t bytes) {
   if (!bytes) return;
-  refuse_while_capturing("download");
+  ds_cuda_refuse_while_capturing("download");
   cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ds_cuda.stream));
   cudaCheck(cudaStreamSynchronize(ds_cuda.stream));
 }
 
 static void cuda_copy(void *dst, const void *src, size_t bytes) {
   if (!bytes || dst == src) return;
+  const char *d = (const char *)dst, *s = (const char *)src;
+  DS_CUDA_REQUIRE(d + bytes <= s || s + bytes <= d, "copy", "overlapping ranges (%zu bytes)", bytes);
   cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ds_cuda.stream));
 }
 
@@ -251,7 +254,7 @@ static void cuda_zero(void *dst, size_t bytes) {
 }
 
 static void cuda_synchronize(void) {
-  refuse_while_capturing("synchronize");
+  ds_cuda_refuse_while_capturing("synchronize");
   cudaCheck(cudaStreamSynchronize(ds_cuda.stream));
 }
 
@@ -307,7 +310,7 @@ static unsigned char *l2_flush_buf;
 static size_t l2_flush_bytes;
 
 static void cuda_timer_mark(int which) {
-  refuse_while_capturing("timer_mark");
+  ds_cuda_refuse_while_capturing("timer_mark");
   DS_CUDA_REQUIRE(which == 0 || which == 1, "timer_mark", "mark %d (0 or 1)", which);
   if (!timer_events[which]) cudaCheck(cudaEventCreate(&timer_events[which]));
   cudaCheck(cudaEventRecord(timer_events[which], ds_cuda.stream));
@@ -322,7 +325,7 @@ static double cuda_timer_ms(void) {
 }
 
 static void cuda_flush_cache(void) {
-  refuse_while_capturing("flush_cache");
+  ds_cuda_refuse_while_capturing("flush_cache");
   if (!l2_flush_buf) {
     int l2 = 0;
     cudaCheck(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, ds_cuda.device));
@@ -339,11 +342,15 @@ static void cuda_flush_cache(void) {
 static __global__ void fault_injection_kernel(void) { __trap(); }
 
 static void cuda_inject_fault(const char *op) {
-  refuse_while_capturing("inject_fault");
+  ds_cuda_refuse_while_capturing("inject_fault");
   static char what[128];
   snprintf(what, sizeof what, "%s (fault_injection_kernel, DESCENT_FAULT_AT_UPDATE)", op);
   fault_injection_kernel<<<1, 1, 0, ds_cuda.stream>>>();
   DS_LAUNCH_CHECK(what);
+  /* report it here, naming the op, rather than at whichever call meets it next */
+  cudaError_t err = cudaStreamSynchronize(ds_cuda.stream);
+  if (err != cudaSuccess) ds_cuda_fail(err, what, __FILE__, __LINE__);
+  ds_fatal(DS_EXIT_RUNTIME, "%s: the injected fault did not fault", what);
 }
 
 /* ---- the table and device selection ------------------------------------------------ */
@@ -412,6 +419,27 @@ extern "C" int ds_cuda_compiled(void) { return 1; }
     }                                                                                     \
   } while (0)
 
+/* At exit: give back what the backend holds for the whole process (handles,
+ * workspaces, staging, plans), so that leak checkers (compute-sanitizer
+ * --leak-check full) see only real leaks. Unchecked on purpose: after a fault
+ * the context is gone, these calls fail, and the process is exiting anyway. */
+static void cuda_shutdown(void) {
+  if (!ds_cuda.ready) return;
+  ds_cuda.ready = 0;
+  if (cudaStreamSynchronize(ds_cuda.stream) != cudaSuccess) return; /* a faulted context: leave it */
+  ds_cuda_linear_plans_free();
+  (void)cublasLtDestroy(ds_cuda.lt);
+  (void)cublasDestroy(ds_cuda.blas);
+  (void)cudaFree(ds_cuda.lt_workspace);
+  (void)cudaFree(blas_workspace);
+  (void)cudaFree(l2_flush_buf);
+  (void)cudaFreeHost(stage_host);
+  for (int s = 0; s < DS_STAGE_SLOTS; s++) (void)cudaEventDestroy(stage_done[s]);
+  for (int e = 0; e < 2; e++)
+    if (timer_events[e]) (void)cudaEventDestroy(timer_events[e]);
+  (void)cudaStreamDestroy(ds_cuda.stream);
+}
+
 extern "C" const ds_backend *ds_backend_cuda(int device, char *why, size_t why_len) {
   if (ds_cuda.ready) {
     if (device == ds_cuda.device) return &cuda_backend;
@@ -445,15 +473,15 @@ extern "C" const ds_backend *ds_backend_cuda(int device, char *why, size_t why_l
   INIT_TRY_BLAS(cublasCreate(&ds_cuda.blas), "cublasCreate");
   INIT_TRY_BLAS(cublasSetStream(ds_cuda.blas, ds_cuda.stream), "cublasSetStream");
   /* our own workspace: cuBLAS then allocates nothing per call (graph capture) */
-  void *blas_ws = NULL;
-  INIT_TRY(cudaMalloc(&blas_ws, DS_BLAS_WORKSPACE_BYTES), "cudaMalloc (cuBLAS workspace)");
-  INIT_TRY_BLAS(cublasSetWorkspace(ds_cuda.blas, blas_ws, DS_BLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
+  INIT_TRY(cudaMalloc(&blas_workspace, DS_BLAS_WORKSPACE_BYTES), "cudaMalloc (cuBLAS workspace)");
+  INIT_TRY_BLAS(cublasSetWorkspace(ds_cuda.blas, blas_workspace, DS_BLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
   INIT_TRY_BLAS(cublasLtCreate(&ds_cuda.lt), "cublasLtCreate");
   INIT_TRY(cudaMalloc(&ds_cuda.lt_workspace, DS_LT_WORKSPACE_BYTES), "cudaMalloc (cuBLASLt workspace)");
   ds_cuda.lt_workspace_bytes = DS_LT_WORKSPACE_BYTES;
   INIT_TRY(cudaMallocHost((void **)&stage_host, DS_STAGE_SLOTS * DS_STAGE_BYTES), "cudaMallocHost (upload staging)");
   for (int s = 0; s < DS_STAGE_SLOTS; s++)
     INIT_TRY(cudaEventCreateWithFlags(&stage_done[s], cudaEventDisableTiming), "cudaEventCreate");
+  atexit(cuda_shutdown);
   const char *sync = getenv("DESCENT_CUDA_SYNC");
   ds_cuda.sync_each_launch = sync && *sync && strcmp(sync, "0") != 0;
   cuda_backend.device = device_name;

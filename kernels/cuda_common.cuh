@@ -52,6 +52,11 @@ void ds_curand_fail(curandStatus_t st, const char *call, const char *file, int l
 void ds_cuda_launched(const char *kernel, const char *file, int line);
 /* A cuBLAS/cuBLASLt call was issued: count it (and sync-check like a launch). */
 void ds_cuda_blas_issued(const char *call, const char *file, int line);
+/* Exit 1 naming `what` when a graph capture is in progress (host-side calls
+ * such as downloads and synchronisation cannot be captured). */
+void ds_cuda_refuse_while_capturing(const char *what);
+/* Destroy the cached cuBLASLt plans (linear_cuda.cu; at exit). */
+void ds_cuda_linear_plans_free(void);
 
 #define cudaCheck(call)                                                  \
   do {                                                                   \

@@ -116,6 +116,19 @@ static void lt_plan_create(lt_plan *p, int B, int C_in, int C_out, int tf32, int
   cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
 }
 
+/* At exit (unchecked: nothing can be reported from an atexit handler). */
+void ds_cuda_linear_plans_free(void) {
+  for (int i = 0; i < DS_LT_PLANS; i++) {
+    lt_plan *p = &plans[i];
+    if (!p->used) continue;
+    (void)cublasLtMatrixLayoutDestroy(p->w_layout);
+    (void)cublasLtMatrixLayoutDestroy(p->in_layout);
+    (void)cublasLtMatrixLayoutDestroy(p->out_layout);
+    (void)cublasLtMatmulDescDestroy(p->desc);
+    p->used = 0;
+  }
+}
+
 static lt_plan *lt_plan_get(int B, int C_in, int C_out, const void *weight, const void *inp, const void *out) {
   int tf32 = ds_cuda_tf32(), deterministic = ds_cuda.deterministic;
   uint32_t aw = alignment_of(weight), ai = alignment_of(inp), ao = alignment_of(out);

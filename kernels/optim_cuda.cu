@@ -138,6 +138,7 @@ extern "C" void optim_step_cuda(const ds_optim_buffers *buf, size_t n, size_t n_
 }
 
 extern "C" double ds_cuda_last_grad_norm(void) {
+  ds_cuda_refuse_while_capturing("ds_cuda_last_grad_norm");
   double norm = 0.0;
   cudaCheck(cudaMemcpyFromSymbolAsync(&norm, norm_value, sizeof norm, 0, cudaMemcpyDeviceToHost, ds_cuda.stream));
   cudaCheck(cudaStreamSynchronize(ds_cuda.stream));

@@ -31,14 +31,15 @@ static __global__ void softmax_xent_kernel(float *dlogits, double *acc, const fl
   for (int b = blockIdx.x * DS_SX_WARPS + warp; b < B; b += gridDim.x * DS_SX_WARPS) {
     const float *l = logits + (size_t)b * C;
     int y = labels[b];
-    /* max and its first index (the CPU's strict '>' scan keeps the first maximum) */
+    /* max and its first index, as the CPU's scan finds them: it starts from
+     * l[0] and takes a column only when strictly greater, so it keeps the
+     * first maximum, skips NaNs after column 0, and stops at a NaN in column 0.
+     * Each lane scans its columns with the same strict '>', the warp keeps the
+     * smallest index among equal maxima, and l[0] wins when nothing exceeds
+     * it (all -inf) or when it is NaN. */
     float maxv = -INFINITY;
     int argmax = INT_MAX;
-    if (lane < C) {
-      maxv = l[lane];
-      argmax = lane;
-    }
-    for (int c = lane + 32; c < C; c += 32) {
+    for (int c = lane; c < C; c += 32) {
       float v = l[c];
       if (v > maxv) {
         maxv = v;
@@ -52,6 +53,10 @@ static __global__ void softmax_xent_kernel(float *dlogits, double *acc, const fl
         maxv = ov;
         argmax = oa;
       }
+    }
+    if (argmax == INT_MAX || isnan(l[0])) {
+      maxv = l[0];
+      argmax = 0;
     }
     float sum = 0.0f;
     for (int c = lane; c < C; c += 32) sum += expf(l[c] - maxv);

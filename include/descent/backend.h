@@ -48,7 +48,7 @@ typedef struct ds_backend {
   void (*free)(void *ptr);
   void (*upload)(void *dst, const void *src, size_t bytes);     /* host -> backend */
   void (*download)(void *dst, const void *src, size_t bytes);   /* backend -> host */
-  void (*copy)(void *dst, const void *src, size_t bytes);       /* backend -> backend */
+  void (*copy)(void *dst, const void *src, size_t bytes);       /* backend -> backend, no overlap */
   void (*zero)(void *dst, size_t bytes);
   void (*synchronize)(void);
 
@@ -181,9 +181,9 @@ typedef struct ds_backend {
   void (*flush_cache)(void);
 
   /* ---- fault injection (tests) ---------------------------------------------- *
-   * Make the device fail as a faulting kernel would, naming `op`; the failure
-   * is reported (exit 1) by the op itself on the CPU, at the next checked call
-   * on the GPU. */
+   * Make the device fail as a faulting kernel would (a trapping kernel on the
+   * GPU, after which the context is lost) and report it at once: one line
+   * naming `op` and the error, exit 1. */
   void (*inject_fault)(const char *op);
 } ds_backend;
 

@@ -120,9 +120,11 @@ typedef struct {
   int capture;             /* the next ds_trainer_update is a log point */
   int last_batch;          /* rows of the last training micro-batch */
   /* CUDA graph of a full update (accum micro-batches of batch_rows), captured
-   * at the first such update and replayed; NULL until then or without graphs */
+   * at the second such update (the first runs eagerly) and replayed; NULL
+   * until then or without graphs */
   void *graph;
   int use_graph;           /* the backend has graphs and cfg.no_graph is off */
+  int graph_warm;          /* a full update has run eagerly: the next one is captured */
   long graph_replays;      /* updates that ran as one graph launch */
   long fault_at;           /* DESCENT_FAULT_AT_UPDATE: inject a device fault at this update (0: never) */
 } ds_trainer;
