@@ -238,7 +238,7 @@ void ds_monitor_check_finite(ds_trainer *t, double loss_sum) {
   /* parameters: a finite gradient times a huge learning rate can still overflow */
   int64_t none[3] = {-1, -1, 0};
   be->upload(t->d_nonfinite + 3, none, sizeof none);
-  ds_mon_nonfinite(be, t->d_nonfinite + 3, t->params, np, &t->d_scalars->update); /* rec[3] unused below */
+  ds_mon_nonfinite(be, t->d_nonfinite + 3, t->params, np, &t->d_scalars->update); /* rec[3] >= 0: found */
   be->download(rec + 3, t->d_nonfinite + 3, 3 * sizeof(int64_t));
   if (rec[3] >= 0) {
     ds_trainer_param_name(t, (size_t)rec[4], name, sizeof name);

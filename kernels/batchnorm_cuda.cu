@@ -51,15 +51,9 @@ static __global__ void batchnorm_backward_kernel(float *dinp, float *dgamma, flo
       sum_dy += dout[i];
       sum_dy_xhat += (double)dout[i] * bn_xhat(inp[i], mu, rs);
     }
-  sum_dy = bn_column_sum(sum_dy, red);
-  sum_dy_xhat = bn_column_sum(sum_dy_xhat, red);
+  float k1, k2;
+  bn_backward_coefficients(&k1, &k2, dgamma, dbeta, sum_dy, sum_dy_xhat, c, col, g, B, red);
   if (!col) return;
-  if (threadIdx.y == 0) {
-    dbeta[c] += (float)sum_dy;
-    dgamma[c] += (float)sum_dy_xhat;
-  }
-  float k1 = (float)(g * sum_dy / B);
-  float k2 = (float)(g * sum_dy_xhat / B);
   for (int b = threadIdx.y; b < B; b += DS_BN_ROWS) {
     size_t i = (size_t)b * C + c;
     dinp[i] = bn_dx(dout[i], bn_xhat(inp[i], mu, rs), rs, g, k1, k2);

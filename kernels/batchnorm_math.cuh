@@ -72,6 +72,24 @@ __device__ __forceinline__ float bn_normalise(float x, float mu, float rs, float
   return __fadd_rn(__fmul_rn(g, bn_xhat(x, mu, rs)), bt);
 }
 
+/* The backward's per-feature step: reduce each thread's partial sum(dy) and
+ * sum(dy*xhat) over the column, accumulate dbeta[c] += sum(dy) and
+ * dgamma[c] += sum(dy*xhat) (col: c < C), and return the coefficients of
+ * bn_dx: k1 = gamma*sum(dy)/B, k2 = gamma*sum(dy*xhat)/B. Every thread must
+ * call it (it holds barriers). */
+__device__ __forceinline__ void bn_backward_coefficients(float *k1, float *k2, float *dgamma, float *dbeta,
+                                                         double sum_dy, double sum_dy_xhat, int c, int col,
+                                                         float g, int B, ds_bn_scratch red) {
+  sum_dy = bn_column_sum(sum_dy, red);
+  sum_dy_xhat = bn_column_sum(sum_dy_xhat, red);
+  if (col && threadIdx.y == 0) {
+    dbeta[c] += (float)sum_dy;
+    dgamma[c] += (float)sum_dy_xhat;
+  }
+  *k1 = (float)(g * sum_dy / B);
+  *k2 = (float)(g * sum_dy_xhat / B);
+}
+
 /* dx = rstd * (gamma*dy - k1 - xhat*k2),  k1 = gamma*sum(dy)/B,  k2 = gamma*sum(dy*xhat)/B */
 __device__ __forceinline__ float bn_dx(float dy, float xhat, float rs, float g, float k1, float k2) {
   return __fmul_rn(rs, __fsub_rn(__fsub_rn(__fmul_rn(g, dy), k1), __fmul_rn(xhat, k2)));

@@ -101,15 +101,9 @@ static __global__ void hidden_backward_bn_kernel(float *dz, float *dgamma, float
       sum_dy += dh;
       sum_dy_xhat += (double)dh * bn_xhat(z[i], mu, rs);
     }
-  sum_dy = bn_column_sum(sum_dy, red);
-  sum_dy_xhat = bn_column_sum(sum_dy_xhat, red);
+  float k1, k2;
+  bn_backward_coefficients(&k1, &k2, dgamma, dbeta, sum_dy, sum_dy_xhat, c, col, g, B, red);
   if (!col) return;
-  if (threadIdx.y == 0) {
-    dbeta[c] += (float)sum_dy;
-    dgamma[c] += (float)sum_dy_xhat;
-  }
-  float k1 = (float)(g * sum_dy / B);
-  float k2 = (float)(g * sum_dy_xhat / B);
   for (int b = threadIdx.y; b < B; b += DS_BN_ROWS) {
     size_t i = (size_t)b * C + c;
     uint32_t word = d.masked ? ds_philox_word(d.seed, d.stream, key, i) : 0u;

@@ -14,19 +14,7 @@
 #   5. --on-nonfinite skip and a log every 10 updates (eager updates between
 #      replays) train to a sane accuracy.
 set -u -o pipefail
-: "${DESCENT:?DESCENT must point at the descent binary}"
-DATA="${DS_SHARED_DIR:-$(dirname "$0")/../../shared}/datasets/mnist-t10k"
-IMAGES="$DATA/t10k-images-idx3-ubyte.gz"
-LABELS="$DATA/t10k-labels-idx1-ubyte.gz"
-if [ ! -r "$IMAGES" ] || [ ! -r "$LABELS" ]; then
-  echo "test_cuda_train: no MNIST test set in $DATA: skipped"
-  exit 77
-fi
-W=$(mktemp -d /tmp/test_cuda_train.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-lines() { if [ -s "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+. "$(dirname "$0")/mnist_suite.sh" test_cuda_train
 field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$2"; }
 strip_timing() { sed -e 's/"seconds":[^,}]*//' -e 's/"samples_per_second":[^,}]*//' "$1"; }
 

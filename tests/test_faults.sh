@@ -10,19 +10,7 @@
 #   - the log rows written before the fault are all there;
 #   - a bad DESCENT_FAULT_AT_UPDATE value is a usage error (exit 2).
 set -u -o pipefail
-: "${DESCENT:?DESCENT must point at the descent binary}"
-DATA="${DS_SHARED_DIR:-$(dirname "$0")/../../shared}/datasets/mnist-t10k"
-IMAGES="$DATA/t10k-images-idx3-ubyte.gz"
-LABELS="$DATA/t10k-labels-idx1-ubyte.gz"
-if [ ! -r "$IMAGES" ] || [ ! -r "$LABELS" ]; then
-  echo "test_faults: no MNIST test set in $DATA: skipped"
-  exit 77
-fi
-W=$(mktemp -d /tmp/test_faults.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-lines() { if [ -s "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+. "$(dirname "$0")/mnist_suite.sh" test_faults
 
 DATAFLAGS=(--train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2)
 # 8000 training images in batches of 128: 63 updates per epoch

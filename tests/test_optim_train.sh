@@ -14,18 +14,10 @@
 # wrong sign) fails both by a wide margin. CPU backend: deterministic, and the
 # whole suite takes ~1-2 s.
 set -u -o pipefail
-: "${DESCENT:?DESCENT must point at the descent binary}"
-DATA="${DS_SHARED_DIR:-$(dirname "$0")/../../shared}/datasets/mnist-t10k"
-IMAGES="$DATA/t10k-images-idx3-ubyte.gz"
-LABELS="$DATA/t10k-labels-idx1-ubyte.gz"
-if [ ! -r "$IMAGES" ] || [ ! -r "$LABELS" ]; then
-  echo "test_optim_train: no MNIST test set in $DATA: skipped"
-  exit 77
-fi
+. "$(dirname "$0")/mnist_suite.sh" test_optim_train
 
 COMMON=(train --backend cpu --train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2
         --hidden 32 --batch-size 64 --seed 3 --json --quiet)
-failures=0
 
 # field NAME JSON -> the value (the output may hold "nan", which is not JSON, so no jq)
 field() { printf '%s\n' "$2" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }

@@ -13,22 +13,11 @@
 #    naming the file; failed saves exit 1 naming the path and leave the previous
 #    checkpoint intact.
 set -u -o pipefail
-: "${DESCENT:?DESCENT must point at the descent binary}"
-DATA="${DS_SHARED_DIR:-$(dirname "$0")/../../shared}/datasets/mnist-t10k"
-IMAGES="$DATA/t10k-images-idx3-ubyte.gz"
-LABELS="$DATA/t10k-labels-idx1-ubyte.gz"
-if [ ! -r "$IMAGES" ] || [ ! -r "$LABELS" ]; then
-  echo "test_resume: no MNIST test set in $DATA: skipped"
-  exit 77
-fi
-W=$(mktemp -d /tmp/test_resume.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/mnist_suite.sh" test_resume
 
 DATAFLAGS=(--train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2)
 COMMON=(train --backend cpu "${DATAFLAGS[@]}" --hidden 16,8 --batchnorm --dropout 0.1
         --optimizer adam --batch-size 128 --seed 5 --quiet --json)
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 field() { printf '%s\n' "$2" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
 strip_timing() { printf '%s\n' "$1" | sed -e 's/"seconds":[^,}]*//' -e 's/"samples_per_second":[^,}]*//'; }
 

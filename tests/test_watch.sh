@@ -13,19 +13,8 @@
 #  - a terminal gets a progress bar, a pipe plain lines, --quiet nothing;
 #  - descent plot writes valid SVG (and PNG through rsvg-convert).
 set -u -o pipefail
-: "${DESCENT:?DESCENT must point at the descent binary}"
-DATA="${DS_SHARED_DIR:-$(dirname "$0")/../../shared}/datasets/mnist-t10k"
-IMAGES="$DATA/t10k-images-idx3-ubyte.gz"
-LABELS="$DATA/t10k-labels-idx1-ubyte.gz"
-if [ ! -r "$IMAGES" ] || [ ! -r "$LABELS" ]; then
-  echo "test_watch: no MNIST test set in $DATA: skipped"
-  exit 77
-fi
+. "$(dirname "$0")/mnist_suite.sh" test_watch
 command -v python3 >/dev/null || { echo "test_watch: needs python3: skipped"; exit 77; }
-W=$(mktemp -d /tmp/test_watch.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 T=(train --backend cpu --train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2 --hidden 16,8 --seed 3)
 notes() { grep -v '^descent: note: ' "$1"; }
 
