@@ -19,7 +19,7 @@
 #include "descent/backend.h"
 #include "descent/common.h"
 #include "descent/optim.h"
-#include "flags.h"
+#include "cli/flags.h"
 
 typedef struct {
   const char *name;       /* label in the tables */

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "descent/common.h"
 #include "descent/train.h"
-#include "flags.h"
+#include "cli/flags.h"
 
 typedef struct {
   double samples_per_second, ms_per_step, seconds_to_target, accuracy_reached;

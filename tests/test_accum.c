@@ -3,7 +3,7 @@
  * samples (descent/optim.h: the gradient buffer then holds the mean over the
  * K micro-batches, i.e. the mean over all K*B samples).
  *
- * Two CPU trainers (host/trainer.c) on the same in-memory synthetic dataset,
+ * Two CPU trainers (host/train/trainer.c) on the same in-memory synthetic dataset,
  * same seed (same initial parameters), sequential sampling so both see the
  * same samples in the same order:
  *   A: batch B,   ds_trainer_update(A, K)

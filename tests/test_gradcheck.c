@@ -1,7 +1,7 @@
 /* Finite-difference gradient check of a whole small MLP on the CPU backend.
  *
  * A tiny dataset (9 images of 6 bytes, 4 classes) is trained for one
- * micro-batch exactly as host/trainer.c ds_trainer_update does it: gather,
+ * micro-batch exactly as host/train/trainer.c ds_trainer_update does it: gather,
  * ds_trainer_forward (training), softmax_xent with grad_scale 1/B,
  * ds_trainer_backward into zeroed t.grads. Every entry of t.grads is then
  * compared with a central difference of the mean cross-entropy computed by a

@@ -22,8 +22,8 @@
 #include "descent/backend.h"
 #include "descent/train.h"
 #include "kernels_cpu.h"
-#include "log.h"
-#include "monitor.h"
+#include "train/log.h"
+#include "train/monitor.h"
 
 /* ---- 1. ops ------------------------------------------------------------------ */
 
@@ -144,7 +144,7 @@ static void test_softmax_layer(void) {
   be->upload(t.params + t.model.layers[0].weight.offset, W, sizeof W);
   be->upload(t.params + t.model.layers[0].bias.offset, bias, sizeof bias);
   ds_monitor m;
-  ds_monitor_init(&m, &t);
+  ds_monitor_init(&m, t.be, &t.model);
   t.mon = &m;
   t.capture = 1;
   ds_sampler_begin_epoch(&t.sampler, 0);
@@ -195,7 +195,7 @@ static void test_relu_net(void) {
   for (int i = 0; i < 2; i++) f[i] = (float)b2[i];
   be->upload(t.params + L2->bias.offset, f, 2 * sizeof(float));
   ds_monitor m;
-  ds_monitor_init(&m, &t);
+  ds_monitor_init(&m, t.be, &t.model);
   t.mon = &m;
   t.capture = 1;
   ds_sampler_begin_epoch(&t.sampler, 0);
@@ -332,7 +332,7 @@ static void test_nonfinite(void) {
       int64_t rec[6];
       be->download(rec, t.d_nonfinite, sizeof rec);
       char name[64];
-      ds_trainer_param_name(&t, (size_t)rec[1], name, sizeof name);
+      ds_mlp_param_name(&t.model, (size_t)rec[1], name, sizeof name);
       CHECK(rec[0] == step0 + 1 && rec[2] == 1, "stop: the record holds update %ld, NaN (got %lld, kind %lld)",
             step0 + 1, (long long)rec[0], (long long)rec[2]);
       CHECK(strcmp(name, "fc1 weight") == 0, "stop: the first NaN gradient is in fc1 weight (got %s)", name);

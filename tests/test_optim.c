@@ -5,8 +5,8 @@
  *
  * The reference follows torch.optim's pseudo-code (SGD, Adagrad, RMSprop,
  * Adam, AdamW) and the course's named forms as descent/optim.h and
- * host/cli_optim.c describe them; clipping follows torch.nn.utils.clip_grad_norm_.
- * It shares no code with kernels/optim_math.h or host/optim_config.c: its
+ * host/cli/cli_optim.c describe them; clipping follows torch.nn.utils.clip_grad_norm_.
+ * It shares no code with kernels/optim_math.h or kernels/optim_config.c: its
  * learning rate, Adagrad's lr_decay and Adam's bias corrections are computed
  * here, so the per-step scalars of ds_optim_scalars_at are checked as well.
  *
@@ -239,7 +239,7 @@ static case_result run_case(const char *name, const ds_optim_config *cfg, const 
     param[i] = i == 5 ? 0.0f : (float)check_uniform(); /* one exact zero: sign(0) = 0 */
     ref.w[i] = param[i];
   }
-  if (cfg->kind == DS_OPT_ADAGRAD) /* the trainer fills the accumulator so (host/trainer.c) */
+  if (cfg->kind == DS_OPT_ADAGRAD) /* the trainer fills the accumulator so (host/train/trainer.c) */
     for (int i = 0; i < N; i++) v[i] = cfg->initial_accumulator, ref.v[i] = cfg->initial_accumulator;
 
   ds_optim_roles roles = ds_optim_state_roles(cfg);

@@ -9,8 +9,9 @@
 
 #include "check.h"
 #include "descent/backend.h"
-#include "playground.h"
-#include "svg_plot.h"
+#include "playground/playground.h"
+#include "plot/playground_svg.h"
+#include "plot/svg_plot.h"
 
 static const ds_backend *be;
 

@@ -1,4 +1,4 @@
-/* Mini-batch sampler (host/sampler.c): shuffle visits every index exactly
+/* Mini-batch sampler (host/train/sampler.c): shuffle visits every index exactly
  * once per epoch, reproducibly per (seed, epoch) and differently across them;
  * replacement draws in range and roughly uniformly; batch counts follow
  * ceil(n/B) (or floor with drop_last); batch size n and 1 work. */

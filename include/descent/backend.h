@@ -135,10 +135,10 @@ typedef struct ds_backend {
   /* out[n] = a[n] + alpha * b[n] (used for Nesterov look-ahead weights) */
   void (*axpy)(float *out, const float *a, float alpha, const float *b, size_t n);
 
-  /* ---- monitoring (kernels/monitor_cpu.c; host/monitor.c) --------------- *
+  /* ---- monitoring (kernels/monitor_cpu.c; host/train/monitor.c) --------------- *
    * Small reductions for the training log and the non-finite check. Results
    * stay in backend memory until the host reads them at a log point. A table
-   * that leaves these NULL still trains: host/monitor.c then downloads the
+   * that leaves these NULL still trains: host/train/monitor.c then downloads the
    * buffer and runs the CPU op on the host (log points only, plus every step
    * with --on-nonfinite skip). */
   /* Statistics of activations x[B,C], ACCUMULATED into out[4] (double):

@@ -1,7 +1,7 @@
 /* descent — checkpoints: the model, the configuration needed to continue, the
  * counters and every flat buffer of a trainer, saved at an epoch boundary.
  *
- * File layout (little-endian; see host/checkpoint.c):
+ * File layout (little-endian; see host/train/checkpoint.c):
  *   "DSCKPT01" | u32 version | u32 header_bytes | header | u32 crc32(all before)
  *   then per tensor: u32 role | u64 count (floats) | u32 crc32(data) | f32 data[count]
  * Tensors: params, stats (only with batchnorm), then the optimizer state buffers

@@ -22,9 +22,8 @@ enum {
   DS_EXIT_INTERRUPTED = 130
 };
 
-/* Print "descent: <message>" as one line on stderr and exit with `code`.
- * Registered cleanup hooks (ds_atexit_cleanup) run first, so that files being
- * written are closed or removed and nothing already written is lost. */
+/* Print "descent: <message>" as one line on stderr (stdout is flushed first)
+ * and exit with `code` (one of the DS_EXIT_* values). */
 #if defined(__GNUC__)
 __attribute__((noreturn, format(printf, 2, 3)))
 #endif
@@ -46,6 +45,16 @@ size_t ds_mul_size(size_t n, size_t m);
 
 /* Monotonic wall clock in seconds. */
 double ds_now_seconds(void);
+
+/* Strict number parsing (common/parse.c): the whole string must be one number,
+ * with no blanks around it and no trailing junk; a double must be finite and
+ * in range, a long must fit. 0 on success (value in *out), -1 otherwise
+ * (*out untouched). */
+int ds_parse_double(const char *s, double *out);
+int ds_parse_long(const char *s, long *out);
+
+/* Does `path` end in `suffix` (given in lower case), ignoring ASCII case? */
+int ds_path_has_suffix(const char *path, const char *suffix);
 
 #ifdef __cplusplus
 }

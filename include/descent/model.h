@@ -75,6 +75,10 @@ void ds_mlp_init_params(const ds_mlp *m, float *params, float *stats, uint64_t s
 /* Short description, e.g. "784-256-128-10 relu bn dropout=0.2". */
 void ds_mlp_describe(const ds_mlp *m, char *buf, size_t len);
 
+/* Name of the tensor holding flat parameter index i, layers counted from 1:
+ * "fc2 weight", "fc1 bias", "fc1 batchnorm gamma"; "parameter i" past the end. */
+void ds_mlp_param_name(const ds_mlp *m, size_t i, char *buf, size_t len);
+
 const char *ds_activation_name(ds_activation a);
 int ds_activation_parse(const char *s, ds_activation *out);
 

@@ -33,9 +33,9 @@ typedef struct {
   int standardize;         /* (x - mean) / std with the training set's statistics */
   int eval_batch;
   int quiet;
-  const char *save_path;   /* checkpoint (host/checkpoint.c) at the end, NULL = none */
+  const char *save_path;   /* checkpoint (host/train/checkpoint.c) at the end, NULL = none */
   long save_every;         /* > 0: also every N epochs */
-  const char *log_path;    /* --log FILE.csv | FILE.jsonl: one row per log point (host/log.c) */
+  const char *log_path;    /* --log FILE.csv | FILE.jsonl: one row per log point (host/train/log.c) */
   long log_every;          /* a log point every N updates; 0 = at the end of each epoch */
   float val_fraction;      /* hold out this part of the training set (seeded shuffle) */
   int early_stop;          /* > 0: stop after this many evaluations without a lower val_loss */
@@ -115,7 +115,7 @@ typedef struct {
   long skipped;            /* updates skipped (they still count in step) */
   long skipped_samples;    /* their samples, left out of the training loss */
   int64_t last_skip[3];    /* the record of the last skipped update */
-  /* statistics at log points (host/monitor.c); NULL = none */
+  /* statistics at log points (host/train/monitor.c); NULL = none */
   struct ds_monitor *mon;
   int capture;             /* the next ds_trainer_update is a log point */
   int last_batch;          /* rows of the last training micro-batch */
@@ -153,8 +153,12 @@ int ds_trainer_update(ds_trainer *t, int k);
 void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int n,
                          double *loss, double *accuracy);
 
-/* Name of the tensor holding flat parameter index i: "fc2 weight" (layer l+1). */
-void ds_trainer_param_name(const ds_trainer *t, size_t i, char *buf, size_t len);
+/* Stop mode (and parameters in any mode): end the run with exit 1 and one line
+ * naming the update and the tensor when a non-finite gradient was recorded,
+ * or the parameters or loss_sum (the training loss summed since the epoch
+ * began) are non-finite. Synchronises: call at log points, epoch ends and
+ * before checkpoints only. */
+void ds_trainer_check_finite(ds_trainer *t, double loss_sum);
 
 typedef struct {
   double train_loss, train_accuracy, test_loss, test_accuracy;
@@ -169,7 +173,7 @@ typedef struct {
 } ds_train_result;
 
 /* The whole run: epochs (or steps); at each log point (cfg.log_every) the
- * evaluation, the statistics of host/monitor.c, a row of cfg.log_path, a
+ * evaluation, the statistics of host/train/monitor.c, a row of cfg.log_path, a
  * progress line on stderr unless quiet; the non-finite policy; early stopping
  * on the validation loss; checkpoints; SIGINT stops after the current update
  * (res->interrupted, after the --save checkpoint is written). */

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the checkpoint loader (host/checkpoint.c).
+/* libFuzzer harness: the checkpoint loader (host/train/checkpoint.c).
  *
  * Each input is written to a file and loaded twice: as it is, and with every
  * CRC32 recomputed where the layout lets one be found (the fuzzer cannot

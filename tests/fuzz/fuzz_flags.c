@@ -1,4 +1,4 @@
-/* libFuzzer harness: the flag parser (host/flags.c) through its non-exiting
+/* libFuzzer harness: the flag parser (host/cli/flags.c) through its non-exiting
  * entry point, with the optimizer flag table of `descent train` and one flag
  * of every other type (--hidden is the real custom parser).
  *
@@ -8,10 +8,10 @@
  * range, as stored (a float, not the double it was parsed as). */
 #include <math.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "descent/model.h"
 #include "descent/optim.h"
-#include "flags.h"
+#include "cli/flags.h"
 #include "fuzz_common.h"
 
 #define MAX_ARGS 64

@@ -1,7 +1,7 @@
 /* The optimizer playground: the course's toy functions (small enough to
  * draw), a runner that applies the engine's own optimizer step (the backend's
- * optim_step over a 1- or 2-element parameter buffer) to them, the CSV
- * writer and the pictures (contours + trajectories, or the curve + iterates). */
+ * optim_step over a 1- or 2-element parameter buffer) to them, and the CSV
+ * writer. The pictures are host/plot/playground_svg.h. */
 #ifndef DS_PLAYGROUND_H
 #define DS_PLAYGROUND_H
 
@@ -69,26 +69,5 @@ void ds_playground_csv_rows(FILE *f, const char *label, const ds_trajectory *tr)
 
 /* "sgd, lr 0.1", "momentum, lr 0.1, μ 0.9", ... for legends. */
 void ds_playground_label(char *buf, size_t len, const char *name, const ds_optim_config *cfg);
-
-typedef struct {
-  const char *label;
-  const ds_trajectory *tr;
-} ds_plot_series;
-
-/* The picture as SVG on f: 2-D functions get contour lines with each
- * trajectory over them, 1-D the curve with the iterates on it. Start and end
- * are marked; a legend names the series. Returns 0, or -1 on a write error. */
-int ds_playground_svg(FILE *f, const ds_toy_fn *fn, const ds_plot_series *series, int n,
-                      const char *title, const char *subtitle);
-
-/* Whether `path` can be written: .svg always, .png when rsvg-convert is on
- * PATH. 0, or -1 with the reason in err. */
-int ds_playground_plot_check(const char *path, char *err, size_t errlen);
-
-/* Write the picture to path (.svg directly, .png through rsvg-convert).
- * Returns 0, or -1 with the reason in err. */
-int ds_playground_plot_file(const char *path, const ds_toy_fn *fn, const ds_plot_series *series,
-                            int n, const char *title, const char *subtitle, char *err,
-                            size_t errlen);
 
 #endif

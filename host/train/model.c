@@ -146,3 +146,17 @@ void ds_mlp_describe(const ds_mlp *m, char *buf, size_t len) {
     n += (size_t)snprintf(buf + n, len - n, " input-dropout=%g", (double)m->spec.input_dropout);
   if (n < len) snprintf(buf + n, len - n, " (%zu parameters)", m->n_params);
 }
+
+void ds_mlp_param_name(const ds_mlp *m, size_t i, char *buf, size_t len) {
+  for (int l = 0; l < m->n_layers; l++) {
+    const ds_layer *L = &m->layers[l];
+    const ds_view v[4] = {L->weight, L->bias, L->gamma, L->beta};
+    static const char *const what[4] = {"weight", "bias", "batchnorm gamma", "batchnorm beta"};
+    for (int k = 0; k < 4; k++)
+      if (v[k].size && i >= v[k].offset && i < v[k].offset + v[k].size) {
+        snprintf(buf, len, "fc%d %s", l + 1, what[k]);
+        return;
+      }
+  }
+  snprintf(buf, len, "parameter %zu", i);
+}

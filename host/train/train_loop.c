@@ -1,5 +1,5 @@
 /* The epoch loop: updates; at each log point the evaluation, the statistics
- * of host/monitor.c, a log row, a progress line and warnings; the non-finite
+ * of host/train/monitor.c, a log row, a progress line and warnings; the non-finite
  * policy; early stopping; checkpoints; Ctrl-C.
  *
  * Loss and accuracy accumulate on the backend (d_acc, zeroed each epoch) and
@@ -14,8 +14,8 @@
 #include "descent/checkpoint.h"
 #include "descent/common.h"
 #include "descent/train.h"
-#include "log.h"
-#include "monitor.h"
+#include "train/log.h"
+#include "train/monitor.h"
 
 static volatile sig_atomic_t interrupt_requested = 0;
 static void on_sigint(int sig) {
@@ -140,7 +140,7 @@ static void log_point(run *r, long epoch_samples, double epoch_progress, long ep
   double seconds = ds_now_seconds() - r->iv_start;
   r->train_seconds += seconds;
   fold_acc(r, acc, epoch_samples);
-  ds_monitor_check_finite(t, acc[0]);
+  ds_trainer_check_finite(t, acc[0]);
   ds_monitor_read(&r->mon);
   double train_loss = r->iv_counted > 0 ? r->iv_loss / (double)r->iv_counted : NAN;
   double train_acc = r->iv_counted > 0 ? r->iv_correct / (double)r->iv_counted : NAN;
@@ -256,7 +256,7 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
     int code = DS_EXIT_RUNTIME;
     if (ds_log_open(&r.log, c->log_path, &code, err, sizeof err) != 0) ds_fatal(code, "%s", err);
   }
-  ds_monitor_init(&r.mon, t);
+  ds_monitor_init(&r.mon, t->be, &t->model);
   t->mon = &r.mon;
   if (c->early_stop > 0) snapshot_alloc(&r.best, t);
   long epochs_total = c->steps > 0 ? (r.total + updates_per_epoch - 1) / updates_per_epoch : c->epochs;
@@ -315,11 +315,11 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
     }
     if (left == 0 || t->step >= r.total) t->epoch++; /* not after an early stop or Ctrl-C mid-epoch */
     /* periodic checkpoints at epoch boundaries only: resume then restarts the
-       sampler at epoch t->epoch exactly (host/checkpoint.c); the last one is
+       sampler at epoch t->epoch exactly (host/train/checkpoint.c); the last one is
        written below, after early stopping has chosen the parameters */
     if (c->save_path && c->save_every > 0 && left == 0 && t->step < r.total && !r.stop &&
         t->epoch % c->save_every == 0) {
-      ds_monitor_check_finite(t, acc[0]);
+      ds_trainer_check_finite(t, acc[0]);
       ds_checkpoint_save_or_die(t, c->save_path);
     }
   }
@@ -338,7 +338,7 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
     if (r.best.step != t->step) snapshot_restore(&r.best, t);
   }
   if (t->step != r.eval_step || res->best_step >= 0) evaluate(&r);
-  ds_monitor_check_finite(t, 0.0); /* never save a non-finite state */
+  ds_trainer_check_finite(t, 0.0); /* never save a non-finite state */
   if (c->save_path) ds_checkpoint_save_or_die(t, c->save_path);
 
   t->mon = NULL;

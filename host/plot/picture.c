@@ -1,21 +1,12 @@
-#include "picture.h"
+#include "plot/picture.h"
+
+#include "descent/common.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-int ds_path_has_suffix(const char *path, const char *suffix) {
-  size_t a = strlen(path), b = strlen(suffix);
-  if (a < b) return 0;
-  for (size_t i = 0; i < b; i++) {
-    char ch = path[a - b + i];
-    if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
-    if (ch != suffix[i]) return 0;
-  }
-  return 1;
-}
 
 static int on_path(const char *prog) {
   const char *path = getenv("PATH");

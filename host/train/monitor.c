@@ -11,7 +11,7 @@
  *      "copy if rec[0] >= 0" kernel;
  *   4. count skips on the device (in the stamp kernel) and read the count at
  *      log points. */
-#include "monitor.h"
+#include "train/monitor.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -73,19 +73,20 @@ void ds_mon_nonfinite(const ds_backend *be, int64_t *rec, const float *x, size_t
 
 /* ---- capture -------------------------------------------------------------- */
 
-void ds_monitor_init(ds_monitor *m, const ds_trainer *t) {
+void ds_monitor_init(ds_monitor *m, const ds_backend *be, const ds_mlp *model) {
   memset(m, 0, sizeof *m);
-  m->be = t->be;
-  m->n_layers = t->model.n_layers;
+  m->be = be;
+  m->model = model;
+  m->n_layers = model->n_layers;
   for (int l = 0; l < m->n_layers; l++) snprintf(m->name[l], sizeof m->name[l], "fc%d", l + 1);
-  ds_activation a = t->model.spec.activation;
+  ds_activation a = model->spec.activation;
   m->unit_stat = a == DS_ACT_TANH || a == DS_ACT_SIGMOID ? DS_UNITS_SATURATED : DS_UNITS_DEAD;
   m->lo = -INFINITY;
   m->hi = INFINITY;
   if (a == DS_ACT_TANH) m->lo = -0.99f, m->hi = 0.99f;
   if (a == DS_ACT_SIGMOID) m->lo = 0.01f, m->hi = 0.99f;
-  m->d_stats = t->be->alloc((size_t)m->n_layers * DS_MON_SLOTS * sizeof(double), "monitoring statistics");
-  m->prev_params = t->be->alloc(t->model.n_params * sizeof(float), "monitoring: parameters before an update");
+  m->d_stats = be->alloc((size_t)m->n_layers * DS_MON_SLOTS * sizeof(double), "monitoring statistics");
+  m->prev_params = be->alloc(model->n_params * sizeof(float), "monitoring: parameters before an update");
   m->first_grad_norm = NAN;
 }
 
@@ -95,8 +96,8 @@ void ds_monitor_free(ds_monitor *m) {
   memset(m, 0, sizeof *m);
 }
 
-void ds_monitor_before_update(ds_monitor *m, const ds_trainer *t) {
-  m->be->copy(m->prev_params, t->params, t->model.n_params * sizeof(float));
+void ds_monitor_before_update(ds_monitor *m, const float *params) {
+  m->be->copy(m->prev_params, params, m->model->n_params * sizeof(float));
 }
 
 /* Sum of squares of a view of a flat buffer (y: the same view of a second one). */
@@ -104,25 +105,25 @@ static void view_sumsq(const ds_backend *be, double *out, const float *x, const 
   if (v.size) ds_mon_sumsq(be, out, x + v.offset, y ? y + v.offset : NULL, v.size);
 }
 
-void ds_monitor_after_update(ds_monitor *m, const ds_trainer *t, int applied) {
+void ds_monitor_after_update(ds_monitor *m, const float *params, const float *grads,
+                             const float *const *acts, int rows, int applied) {
   const ds_backend *be = m->be;
   be->zero(m->d_stats, (size_t)m->n_layers * DS_MON_SLOTS * sizeof(double));
   for (int l = 0; l < m->n_layers; l++) {
-    const ds_layer *L = &t->model.layers[l];
+    const ds_layer *L = &m->model->layers[l];
     double *s = m->d_stats + (size_t)l * DS_MON_SLOTS;
     ds_view views[4] = {L->weight, L->bias, L->gamma, L->beta};
-    for (int v = 0; v < 4; v++) view_sumsq(be, s + 0, t->grads, NULL, views[v]);
+    for (int v = 0; v < 4; v++) view_sumsq(be, s + 0, grads, NULL, views[v]);
     if (applied) {
       view_sumsq(be, s + 1, m->prev_params, NULL, L->weight);
-      view_sumsq(be, s + 2, t->params, m->prev_params, L->weight);
+      view_sumsq(be, s + 2, params, m->prev_params, L->weight);
     }
-    if (L->hidden && t->last_batch > 0)
-      ds_mon_stats(be, s + 3, t->ws[l].a, t->last_batch, L->out, m->lo, m->hi);
+    if (L->hidden && rows > 0) ds_mon_stats(be, s + 3, acts[l], rows, L->out, m->lo, m->hi);
   }
   m->pending = 1;
   m->applied = applied;
-  m->rows = t->last_batch;
-  for (int l = 0; l < m->n_layers; l++) m->width[l] = t->model.layers[l].hidden ? t->model.layers[l].out : 0;
+  m->rows = rows;
+  for (int l = 0; l < m->n_layers; l++) m->width[l] = m->model->layers[l].hidden ? m->model->layers[l].out : 0;
 }
 
 void ds_monitor_read(ds_monitor *m) {
@@ -212,41 +213,4 @@ int ds_monitor_warnings(ds_monitor *m, ds_mon_warning *out, int *fresh, int max)
   m->n_active = n < DS_MON_MAX_WARNINGS ? n : DS_MON_MAX_WARNINGS;
   for (int i = 0; i < m->n_active; i++) snprintf(m->active[i], sizeof m->active[i], "%s", out[i].key);
   return n;
-}
-
-/* ---- non-finite values ------------------------------------------------------ */
-
-void ds_monitor_check_finite(ds_trainer *t, double loss_sum) {
-  const ds_backend *be = t->be;
-  size_t np = t->model.n_params;
-  int64_t rec[6];
-  be->download(rec, t->d_nonfinite, sizeof rec);
-  char name[64];
-  if (t->cfg.on_nonfinite == DS_NONFINITE_STOP) {
-    /* without the per-step op, the gradient of the last update is all we have */
-    if (rec[0] < 0 && !be->monitor_nonfinite && t->step > 0) {
-      ds_mon_nonfinite(be, t->d_nonfinite, t->grads, np, &t->d_scalars->update); /* the last update's number */
-      be->download(rec, t->d_nonfinite, sizeof rec);
-    }
-    if (rec[0] >= 0) {
-      ds_trainer_param_name(t, (size_t)rec[1], name, sizeof name);
-      ds_fatal(DS_EXIT_RUNTIME, "training diverged: the gradient of %s is %s at update %lld (index %lld); "
-               "lower --lr, add --clip-norm, or --on-nonfinite skip",
-               name, rec[2] == 1 ? "NaN" : "Inf", (long long)rec[0], (long long)rec[1]);
-    }
-  }
-  /* parameters: a finite gradient times a huge learning rate can still overflow */
-  int64_t none[3] = {-1, -1, 0};
-  be->upload(t->d_nonfinite + 3, none, sizeof none);
-  ds_mon_nonfinite(be, t->d_nonfinite + 3, t->params, np, &t->d_scalars->update); /* rec[3] >= 0: found */
-  be->download(rec + 3, t->d_nonfinite + 3, 3 * sizeof(int64_t));
-  if (rec[3] >= 0) {
-    ds_trainer_param_name(t, (size_t)rec[4], name, sizeof name);
-    ds_fatal(DS_EXIT_RUNTIME, "training diverged: the parameters of %s hold %s by update %ld (index %lld): "
-             "an update overflowed; lower --lr or add --clip-norm",
-             name, rec[5] == 1 ? "NaN" : "Inf", t->step, (long long)rec[4]);
-  }
-  if (!isfinite(loss_sum))
-    ds_fatal(DS_EXIT_RUNTIME, "training diverged: the training loss is %s by update %ld; lower --lr or add --clip-norm",
-             isnan(loss_sum) ? "NaN" : "Inf", t->step);
 }

@@ -1,5 +1,5 @@
 /* The training log (--log FILE.csv | FILE.jsonl) and the progress display on
- * stderr (host/progress.c).
+ * stderr (host/train/progress.c).
  *
  * A log row is a list of named numbers in a fixed order, plus the warnings of
  * that log point. CSV: a header line, then one line per row; non-finite
@@ -31,7 +31,7 @@ int ds_log_open(ds_log *lg, const char *path, int *exit_code, char *err, size_t 
 void ds_log_row(ds_log *lg, const ds_log_field *fields, int n, const char *const *warnings, int n_warnings);
 void ds_log_close(ds_log *lg);
 
-/* ---- progress on stderr (host/progress.c) ----------------------------------
+/* ---- progress on stderr (host/train/progress.c) ----------------------------------
  * On a terminal: one bar per epoch, redrawn at most 10 times a second
  * (step, loss, lr, samples/s, ETA); log-point lines and warnings scroll above
  * it. Elsewhere (a file, a pipe): only the log-point lines. quiet: nothing. */

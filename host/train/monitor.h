@@ -24,7 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "descent/train.h"
+#include "descent/backend.h"
+#include "descent/model.h"
 
 /* Healthy ranges; a value outside them is a warning (log and stderr). */
 #define DS_MON_RATIO_LOW 1e-4     /* update ratio: a factor 10 below the usual 1e-3..1e-1 band */
@@ -48,6 +49,7 @@ typedef struct {
 
 typedef struct ds_monitor {
   const ds_backend *be;
+  const ds_mlp *model;     /* the layout the statistics are taken over (not owned) */
   int n_layers;
   char name[DS_MAX_LAYERS][16];
   ds_unit_stat unit_stat;
@@ -68,13 +70,20 @@ typedef struct ds_monitor {
   int n_active;
 } ds_monitor;
 
-void ds_monitor_init(ds_monitor *m, const ds_trainer *t);
+/* Allocate the statistics on backend `be` for the layout `model`, which must
+ * outlive the monitor (the trainer's). */
+void ds_monitor_init(ds_monitor *m, const ds_backend *be, const ds_mlp *model);
 void ds_monitor_free(ds_monitor *m);
 
 /* Called by ds_trainer_update around the optimizer step of a captured update
- * (t->capture). Neither synchronises: they only queue backend ops. */
-void ds_monitor_before_update(ds_monitor *m, const ds_trainer *t);
-void ds_monitor_after_update(ds_monitor *m, const ds_trainer *t, int applied);
+ * (t->capture); all pointers are backend memory laid out by `model`: params
+ * and grads [n_params], acts[l] the hidden layer l's activation output
+ * [rows, out] (rows of the last micro-batch; the output layer's entry is not
+ * read). `applied`: 0 when the update was skipped (no update ratio).
+ * Neither synchronises: they only queue backend ops. */
+void ds_monitor_before_update(ds_monitor *m, const float *params);
+void ds_monitor_after_update(ds_monitor *m, const float *params, const float *grads,
+                             const float *const *acts, int rows, int applied);
 
 /* Download the captured reductions and derive the values above. */
 void ds_monitor_read(ds_monitor *m);
@@ -89,11 +98,5 @@ int ds_monitor_warnings(ds_monitor *m, ds_mon_warning *out, int *fresh, int max)
 void ds_mon_stats(const ds_backend *be, double *out, const float *x, int B, int C, float lo, float hi);
 void ds_mon_sumsq(const ds_backend *be, double *out, const float *x, const float *y, size_t n);
 void ds_mon_nonfinite(const ds_backend *be, int64_t *rec, const float *x, size_t n, const int64_t *step);
-
-/* Stop mode (and parameters in any mode): end the run with exit 1 and one line
- * when a non-finite gradient was recorded, or the parameters or loss_sum (the
- * training loss summed since the epoch began) are non-finite. Synchronises:
- * call at log points, epoch ends and before checkpoints only. */
-void ds_monitor_check_finite(ds_trainer *t, double loss_sum);
 
 #endif

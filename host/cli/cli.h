@@ -6,7 +6,7 @@
 #include "descent/data.h"
 #include "descent/optim.h"
 #include "descent/train.h"
-#include "flags.h"
+#include "cli/flags.h"
 
 /* The optimizer, regularisation, clipping and schedule flags. Writes at most
  * DS_OPTIM_FLAG_COUNT entries into out (no terminator) and returns the count.

@@ -9,10 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
-#include "commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "descent/common.h"
-#include "playground.h"
+#include "playground/playground.h"
+#include "plot/playground_svg.h"
 
 #define MAX_RUNS 8
 

@@ -1,6 +1,5 @@
 /* The training log: CSV or JSON lines, one row per log point (log.h). */
-#include "log.h"
-#include "picture.h"
+#include "train/log.h"
 
 #include <errno.h>
 #include <math.h>

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "descent/checkpoint.h"
 #include "descent/common.h"
 #include "descent/train.h"
@@ -81,7 +81,7 @@ int ds_cmd_train(int argc, char **argv) {
   ds_flags_parse("train", flags, argc, argv, NULL, 0, "[flags]", train_summary);
   ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
   if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
-  if (cfg.log_path) { /* the name now, before the data loads (host/log.c opens it) */
+  if (cfg.log_path) { /* the name now, before the data loads (host/train/log.c opens it) */
     size_t len = strlen(cfg.log_path);
     if (!(len > 4 && strcmp(cfg.log_path + len - 4, ".csv") == 0) && !(len > 6 && strcmp(cfg.log_path + len - 6, ".jsonl") == 0))
       ds_fatal(DS_EXIT_USAGE, "train: --log %s: expected a file name ending in .csv or .jsonl", cfg.log_path);

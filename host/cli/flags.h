@@ -52,8 +52,4 @@ void ds_flags_help(FILE *f, const char *cmd, const char *usage, const char *summ
 const ds_flag *ds_flags_find(const ds_flag *flags, const char *name);
 int ds_flag_given(const ds_flag *flags, const char *name);
 
-/* Strict number parsing shared with custom parsers: 0 on success. */
-int ds_parse_double(const char *s, double *out);
-int ds_parse_long(const char *s, long *out);
-
 #endif

@@ -1,21 +1,20 @@
-/* `descent plot LOG -o FILE.svg|FILE.png`: the curves of a training log
- * (descent train --log) as four panels of one picture: loss and accuracy
- * (train, validation, test) against the update count, and the per-layer
- * gradient norms and update ratios on log scales. PNG goes through
- * rsvg-convert, as the playground's pictures do. */
+/* A training log (descent train --log) drawn as four panels of one picture:
+ * loss and accuracy (train, validation, test) against the update count, and
+ * the per-layer gradient norms and update ratios on log scales (log_plot.h).
+ * PNG goes through rsvg-convert, as the playground's pictures do. */
+#include "plot/log_plot.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
 #include "descent/common.h"
-#include "flags.h"
-#include "picture.h"
-#include "svg_plot.h"
+#include "plot/picture.h"
+#include "plot/svg_plot.h"
 
-#define MAX_COLS 256
+#define MAX_COLS DS_LOG_MAX_COLS
 #define MAX_SERIES 24  /* per panel */
 #define FONT_ATTR "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\""
 
@@ -28,19 +27,14 @@ static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"
 
 /* ---- the table: named numeric columns, NaN where a value is missing -------- */
 
-typedef struct {
-  int ncol, nrow, cap;
-  char *name[MAX_COLS];
-  double *v;               /* [nrow][ncol] */
-} table;
 
-static int col_index(const table *t, const char *name) {
+static int col_index(const ds_log_table *t, const char *name) {
   for (int c = 0; c < t->ncol; c++)
     if (strcmp(t->name[c], name) == 0) return c;
   return -1;
 }
 
-static int add_col(table *t, const char *name, size_t len) {
+static int add_col(ds_log_table *t, const char *name, size_t len) {
   for (int c = 0; c < t->ncol; c++)
     if (strlen(t->name[c]) == len && strncmp(t->name[c], name, len) == 0) return c;
   if (t->ncol >= MAX_COLS) return -1;
@@ -52,7 +46,7 @@ static int add_col(table *t, const char *name, size_t len) {
   return t->ncol++;
 }
 
-static double *new_row(table *t) {
+static double *new_row(ds_log_table *t) {
   if (t->nrow == t->cap) {
     t->cap = t->cap ? 2 * t->cap : 64;
     double *nv = realloc(t->v, (size_t)t->cap * MAX_COLS * sizeof(double));
@@ -65,7 +59,7 @@ static double *new_row(table *t) {
   return row;
 }
 
-static double cell(const table *t, int r, int c) { return c < 0 ? NAN : t->v[(size_t)r * MAX_COLS + c]; }
+static double cell(const ds_log_table *t, int r, int c) { return c < 0 ? NAN : t->v[(size_t)r * MAX_COLS + c]; }
 
 /* A number ("nan", "inf" included), or NaN for anything else (text, empty). */
 static double parse_number(const char *s, size_t len) {
@@ -126,7 +120,7 @@ static const char *json_skip(const char *p) {
 }
 
 /* One flat JSON object per line; numbers kept, null/strings/arrays as NaN. */
-static int json_row(table *t, const char *line) {
+static int json_row(ds_log_table *t, const char *line) {
   const char *p = line;
   while (*p == ' ') p++;
   if (*p != '{') return -1;
@@ -161,7 +155,7 @@ static int json_row(table *t, const char *line) {
   return 0;
 }
 
-static void read_log(const char *path, table *t) {
+void ds_log_table_read(const char *path, ds_log_table *t) {
   memset(t, 0, sizeof *t);
   FILE *f = fopen(path, "r");
   if (!f) ds_fatal(DS_EXIT_USAGE, "plot: %s: cannot open the log: %s", path, strerror(errno));
@@ -196,7 +190,7 @@ static void read_log(const char *path, table *t) {
   if (t->nrow == 0) ds_fatal(DS_EXIT_USAGE, "plot: %s: the log has no rows", path);
 }
 
-static void free_table(table *t) {
+void ds_log_table_free(ds_log_table *t) {
   for (int c = 0; c < t->ncol; c++) free(t->name[c]);
   free(t->v);
 }
@@ -270,7 +264,7 @@ static void axes_log(ds_svg *s, const char *xlabel, const char *ylabel) {
 }
 
 /* Draw the series against the step column (y through log10 when logy). */
-static void draw_series(ds_svg *s, const table *t, const series *ser, int n, int logy) {
+static void draw_series(ds_svg *s, const ds_log_table *t, const series *ser, int n, int logy) {
   int cx = col_index(t, "step");
   double *xy = ds_xmalloc((size_t)t->nrow * 2 * sizeof(double), "a plotted series");
   for (int i = 0; i < n; i++) {
@@ -295,7 +289,7 @@ static void legend(ds_svg *s, const series *ser, int n, const ds_svg_legend_item
 }
 
 /* The range of the series' finite values (log10 of the positive ones when logy). */
-static void value_range(const table *t, const series *ser, int n, int logy, double *lo, double *hi) {
+static void value_range(const ds_log_table *t, const series *ser, int n, int logy, double *lo, double *hi) {
   *lo = INFINITY;
   *hi = -INFINITY;
   for (int i = 0; i < n; i++)
@@ -309,7 +303,7 @@ static void value_range(const table *t, const series *ser, int n, int logy, doub
 }
 
 /* Series named "<prefix>fcN" in column order, labelled "fcN". */
-static int layer_series(const table *t, const char *prefix, series *out, int max) {
+static int layer_series(const ds_log_table *t, const char *prefix, series *out, int max) {
   int n = 0;
   size_t pl = strlen(prefix);
   for (int c = 0; c < t->ncol && n < max; c++)
@@ -328,7 +322,7 @@ static int layer_series(const table *t, const char *prefix, series *out, int max
 #define MB 60.0
 #define TOP 58.0   /* the picture's title */
 
-static int write_svg(FILE *f, const table *t, const char *title) {
+static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
   int cs = col_index(t, "step");
   double xmin = INFINITY, xmax = -INFINITY;
   for (int r = 0; r < t->nrow; r++) {
@@ -423,10 +417,10 @@ static int write_svg(FILE *f, const table *t, const char *title) {
   return ds_svg_end(&s);
 }
 
-/* ---- files (host/picture.c) ----------------------------------------------------- */
+/* ---- files (picture.c) --------------------------------------------------------- */
 
 typedef struct {
-  const table *t;
+  const ds_log_table *t;
   const char *title;
 } log_picture;
 
@@ -435,33 +429,7 @@ static int draw_log(FILE *f, const void *ctx) {
   return write_svg(f, p->t, p->title);
 }
 
-static const char *summary =
-    "Draw a training log (descent train --log FILE.csv or .jsonl) as one picture of four\n"
-    "panels: loss and accuracy (train, validation, test) against the update count, and\n"
-    "each layer's gradient norm and update ratio on log scales (the band marks the usual\n"
-    "1e-3..1e-1). .png needs rsvg-convert (Debian package librsvg2-bin).";
-
-int ds_cmd_plot(int argc, char **argv) {
-  const char *out = NULL, *title = NULL;
-  ds_flag flags[] = {
-    {"-o", DS_FLAG_STRING, &out, "FILE.svg|FILE.png", "the picture to write"},
-    {"--output", DS_FLAG_STRING, &out, "FILE.svg|FILE.png", "the same as -o"},
-    {"--title", DS_FLAG_STRING, &title, "TEXT", "the picture's title", .default_text = "the log's file name"},
-    {NULL},
-  };
-  const char *pos[1];
-  int npos = ds_flags_parse("plot", flags, argc, argv, pos, 1, "LOG.csv|LOG.jsonl -o FILE.svg|FILE.png", summary);
-  if (npos != 1) ds_fatal(DS_EXIT_USAGE, "plot: expected one log file (see 'descent plot --help')");
-  if (!out) ds_fatal(DS_EXIT_USAGE, "plot: -o FILE.svg|FILE.png is required");
-  char err[512];
-  if (ds_picture_check("-o", out, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "plot: %s", err);
-  table t;
-  read_log(pos[0], &t);
-  const char *base = strrchr(pos[0], '/');
-  char heading[512];
-  snprintf(heading, sizeof heading, "%s", title ? title : (base ? base + 1 : pos[0]));
-  log_picture pic = {&t, heading};
-  if (ds_picture_write(out, draw_log, &pic, err, sizeof err) != 0) ds_fatal(DS_EXIT_RUNTIME, "plot: %s", err);
-  free_table(&t);
-  return DS_EXIT_OK;
+int ds_log_plot_write(const char *path, const ds_log_table *t, const char *title, char *err, size_t errlen) {
+  log_picture pic = {t, title};
+  return ds_picture_write(path, draw_log, &pic, err, errlen);
 }

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "descent/common.h"
-#include "log.h"
+#include "train/log.h"
 
 #define BAR_WIDTH 24
 #define REDRAW_SECONDS 0.1

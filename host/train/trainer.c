@@ -8,8 +8,7 @@
 #include "descent/common.h"
 #include "descent/philox.h"
 #include "descent/train.h"
-#include "flags.h"
-#include "monitor.h"
+#include "train/monitor.h"
 
 /* The validation split's shuffle has its own Philox stream, next to the
  * sampler's (DS_STREAM_SAMPLER, and | 0x8000 for replacement draws). */
@@ -406,7 +405,7 @@ static int graph_fits(const ds_trainer *t, int n_micro, int k) {
 }
 
 /* Skip mode: the decision needs the scan's result on the host (one sync per
- * update; the plan for doing it on the device is at the top of host/monitor.c).
+ * update; the plan for doing it on the device is at the top of host/train/monitor.c).
  * Returns 1 when the update was skipped (state restored). */
 static int skip_nonfinite(ds_trainer *t, int samples) {
   const ds_backend *be = t->be;
@@ -424,6 +423,13 @@ static int skip_nonfinite(ds_trainer *t, int samples) {
   t->skipped++;
   t->skipped_samples += samples;
   return 1;
+}
+
+/* A log point's statistics after the optimizer step (host/train/monitor.c). */
+static void monitor_after_update(ds_trainer *t, int applied) {
+  const float *acts[DS_MAX_LAYERS];
+  for (int l = 0; l < t->model.n_layers; l++) acts[l] = t->ws[l].a;
+  ds_monitor_after_update(t->mon, t->params, t->grads, acts, t->last_batch, applied);
 }
 
 int ds_trainer_update(ds_trainer *t, int k) {
@@ -464,32 +470,18 @@ int ds_trainer_update(ds_trainer *t, int k) {
   t->micro_step += n_micro;
   if (skip_mode && skip_nonfinite(t, samples)) {
     t->step++;
-    if (capture) ds_monitor_after_update(t->mon, t, 0);
+    if (capture) monitor_after_update(t, 0);
     return samples;
   }
-  if (capture) ds_monitor_before_update(t->mon, t);
+  if (capture) ds_monitor_before_update(t->mon, t->params);
   if (inject) be->inject_fault("optim_step");
   device_apply(t);
   /* the first full update runs eagerly: the libraries' first-call setup
      (cuBLASLt heuristics, lazy kernel loading) then happens outside a capture */
   if (full) t->graph_warm = 1;
   t->step++;
-  if (capture) ds_monitor_after_update(t->mon, t, 1);
+  if (capture) monitor_after_update(t, 1);
   return samples;
-}
-
-void ds_trainer_param_name(const ds_trainer *t, size_t i, char *buf, size_t len) {
-  for (int l = 0; l < t->model.n_layers; l++) {
-    const ds_layer *L = &t->model.layers[l];
-    const ds_view v[4] = {L->weight, L->bias, L->gamma, L->beta};
-    static const char *const what[4] = {"weight", "bias", "batchnorm gamma", "batchnorm beta"};
-    for (int k = 0; k < 4; k++)
-      if (v[k].size && i >= v[k].offset && i < v[k].offset + v[k].size) {
-        snprintf(buf, len, "fc%d %s", l + 1, what[k]);
-        return;
-      }
-  }
-  snprintf(buf, len, "parameter %zu", i);
 }
 
 void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int n,
@@ -509,4 +501,41 @@ void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *la
   be->download(acc, t->d_eval_acc, sizeof acc);
   *loss = acc[0] / n;
   *accuracy = acc[1] / n;
+}
+
+/* ---- non-finite values ------------------------------------------------------ */
+
+void ds_trainer_check_finite(ds_trainer *t, double loss_sum) {
+  const ds_backend *be = t->be;
+  size_t np = t->model.n_params;
+  int64_t rec[6];
+  be->download(rec, t->d_nonfinite, sizeof rec);
+  char name[64];
+  if (t->cfg.on_nonfinite == DS_NONFINITE_STOP) {
+    /* without the per-step op, the gradient of the last update is all we have */
+    if (rec[0] < 0 && !be->monitor_nonfinite && t->step > 0) {
+      ds_mon_nonfinite(be, t->d_nonfinite, t->grads, np, &t->d_scalars->update); /* the last update's number */
+      be->download(rec, t->d_nonfinite, sizeof rec);
+    }
+    if (rec[0] >= 0) {
+      ds_mlp_param_name(&t->model, (size_t)rec[1], name, sizeof name);
+      ds_fatal(DS_EXIT_RUNTIME, "training diverged: the gradient of %s is %s at update %lld (index %lld); "
+               "lower --lr, add --clip-norm, or --on-nonfinite skip",
+               name, rec[2] == 1 ? "NaN" : "Inf", (long long)rec[0], (long long)rec[1]);
+    }
+  }
+  /* parameters: a finite gradient times a huge learning rate can still overflow */
+  int64_t none[3] = {-1, -1, 0};
+  be->upload(t->d_nonfinite + 3, none, sizeof none);
+  ds_mon_nonfinite(be, t->d_nonfinite + 3, t->params, np, &t->d_scalars->update); /* rec[3] >= 0: found */
+  be->download(rec + 3, t->d_nonfinite + 3, 3 * sizeof(int64_t));
+  if (rec[3] >= 0) {
+    ds_mlp_param_name(&t->model, (size_t)rec[4], name, sizeof name);
+    ds_fatal(DS_EXIT_RUNTIME, "training diverged: the parameters of %s hold %s by update %ld (index %lld): "
+             "an update overflowed; lower --lr or add --clip-norm",
+             name, rec[5] == 1 ? "NaN" : "Inf", t->step, (long long)rec[4]);
+  }
+  if (!isfinite(loss_sum))
+    ds_fatal(DS_EXIT_RUNTIME, "training diverged: the training loss is %s by update %ld; lower --lr or add --clip-norm",
+             isnan(loss_sum) ? "NaN" : "Inf", t->step);
 }

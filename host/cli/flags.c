@@ -1,4 +1,4 @@
-#include "flags.h"
+#include "cli/flags.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,28 +10,6 @@
 #include <string.h>
 
 #include "descent/common.h"
-
-/* strtod/strtol skip leading blanks; a value with blanks around it is as
- * malformed as one with trailing junk, so both are refused. */
-int ds_parse_double(const char *s, double *out) {
-  if (!s || !*s || isspace((unsigned char)*s)) return -1;
-  char *end = NULL;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) return -1;
-  *out = v;
-  return 0;
-}
-
-int ds_parse_long(const char *s, long *out) {
-  if (!s || !*s || isspace((unsigned char)*s)) return -1;
-  char *end = NULL;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end != '\0' || errno == ERANGE) return -1;
-  *out = v;
-  return 0;
-}
 
 /* Range strings: "[lo,hi]" with ( or ) for open ends, inf for unbounded. */
 typedef struct { double lo, hi; int lo_open, hi_open; } range_t;

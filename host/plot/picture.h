@@ -7,9 +7,6 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Does `path` end in `suffix`, ignoring ASCII case? */
-int ds_path_has_suffix(const char *path, const char *suffix);
-
 /* 0 when `path` can be written (.svg, or .png with rsvg-convert present);
  * else -1 with "<flag> <path>: ..." in err. */
 int ds_picture_check(const char *flag, const char *path, char *err, size_t errlen);

@@ -1,7 +1,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
+#include "descent/common.h"
 
 int ds_cli_data_flags(ds_flag *out, ds_data_source *src) {
   ds_flag f[DS_DATA_FLAG_COUNT] = {

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "commands.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "descent/common.h"
 #include "descent/train.h"
 #ifdef DS_HAVE_CUDA

@@ -1,6 +1,6 @@
 /* A small SVG writer (see svg_plot.h). Everything is written straight to the
  * FILE; the only allocation is marching squares' per-edge scratch. */
-#include "svg_plot.h"
+#include "plot/svg_plot.h"
 
 #include <math.h>
 #include <stdlib.h>
