@@ -1,16 +1,27 @@
 # Sourced by the shell suites that train on real digits:
 #   . "$(dirname "$0")/mnist_suite.sh" test_name
-# Requires $DESCENT; finds the MNIST test set in $DS_SHARED_DIR/datasets/mnist-t10k
-# (or ../shared beside the checkout) and skips the suite (exit 77) without it.
+# Requires $DESCENT. Finds the MNIST test set (t10k-images-idx3-ubyte and
+# t10k-labels-idx1-ubyte, raw or .gz) in the first of
+#   $DESCENT_MNIST_DIR, ~/.cache/descent/mnist (datasets/fetch-mnist.sh),
+#   $DS_SHARED_DIR/datasets/mnist-t10k (or ../shared beside the checkout)
+# that has it, and skips the suite (exit 77) when none has.
 # Defines DATA, IMAGES, LABELS; W, a scratch folder removed at exit; and the
 # failure count with fail MESSAGE and lines FILE (its line count, 0 when empty).
 suite=$1
 : "${DESCENT:?DESCENT must point at the descent binary}"
-DATA="${DS_SHARED_DIR:-$(dirname "$0")/../../shared}/datasets/mnist-t10k"
-IMAGES="$DATA/t10k-images-idx3-ubyte.gz"
-LABELS="$DATA/t10k-labels-idx1-ubyte.gz"
-if [ ! -r "$IMAGES" ] || [ ! -r "$LABELS" ]; then
-  echo "$suite: no MNIST test set in $DATA: skipped"
+# ds_find_idx DIR STEM: the path of DIR/STEM or DIR/STEM.gz, whichever exists
+ds_find_idx() {
+  if [ -r "$1/$2.gz" ]; then echo "$1/$2.gz"; elif [ -r "$1/$2" ]; then echo "$1/$2"; fi
+}
+IMAGES="" LABELS="" DATA=""
+for dir in ${DESCENT_MNIST_DIR:+"$DESCENT_MNIST_DIR"} "${HOME:-/nonexistent}/.cache/descent/mnist" \
+           "${DS_SHARED_DIR:-$(dirname "$0")/../../shared}/datasets/mnist-t10k"; do
+  IMAGES=$(ds_find_idx "$dir" t10k-images-idx3-ubyte)
+  LABELS=$(ds_find_idx "$dir" t10k-labels-idx1-ubyte)
+  if [ -n "$IMAGES" ] && [ -n "$LABELS" ]; then DATA=$dir; break; fi
+done
+if [ -z "$DATA" ]; then
+  echo "$suite: no MNIST test set in \$DESCENT_MNIST_DIR, ~/.cache/descent/mnist or ../shared/datasets/mnist-t10k: skipped"
   exit 77
 fi
 W=$(mktemp -d "/tmp/$suite.XXXXXX")

@@ -4,8 +4,8 @@
 # flag or file; --help/--version; the --json object of a tiny real run.
 set -u
 D=${DESCENT:?DESCENT must point at the descent binary}
-SHARED=${DS_SHARED_DIR:-$(dirname "$0")/../../shared}
-MNIST=$SHARED/datasets/mnist-t10k
+# the data checks cut small files from Fashion-MNIST's test set (`make deps`)
+FASHION=${DS_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ds-test-cli-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -132,16 +132,17 @@ else
 fi
 
 # ---- data: bad files exit 2 naming the file -------------------------------
-if [ ! -f "$MNIST/t10k-images-idx3-ubyte.gz" ]; then
-  echo "test_cli: $MNIST is missing; the data checks need it" >&2
-  fails=$((fails + 1))
+data_skipped=0
+if [ ! -f "$FASHION/t10k-images-idx3-ubyte.gz" ] || [ ! -f "$FASHION/t10k-labels-idx1-ubyte.gz" ]; then
+  echo "test_cli: no Fashion-MNIST in $FASHION (make deps installs it): the data checks are skipped"
+  data_skipped=1
 else
-  python3 - "$MNIST" "$tmp" <<'EOF'
+  python3 - "$FASHION" "$tmp" <<'EOF'
 import gzip, struct, sys
 src, out = sys.argv[1], sys.argv[2]
 im = gzip.open(src + '/t10k-images-idx3-ubyte.gz').read()
 lb = gzip.open(src + '/t10k-labels-idx1-ubyte.gz').read()
-n = 500  # a few hundred real digits keep the run to a fraction of a second
+n = 500  # a few hundred real images keep the run to a fraction of a second
 small_im = struct.pack('>IIII', 0x803, n, 28, 28) + im[16:16 + n * 784]
 small_lb = struct.pack('>II', 0x801, n) + lb[8:8 + n]
 def w(name, data, gz=True):
@@ -185,7 +186,7 @@ EOF
 
   # ---- a tiny successful run and its JSON --------------------------------
   run train --backend cpu --train-images "$SI" --train-labels "$SL" --test-fraction 0.2 --epochs 1 \
-    --hidden 64 --json
+    --hidden 64 --optimizer adam --lr 3e-3 --json
   ok; [ "$rc" = 0 ] || fail "tiny run: exit $rc: $(cat "$tmp/err")"
   ok; [ "$(wc -l <"$tmp/out")" = 1 ] || fail "tiny run --json: stdout is not one line: $(cat "$tmp/out")"
   # 400 training samples, batch 64: ceil(400/64) = 7 updates in 1 epoch
@@ -200,8 +201,8 @@ assert r['epochs'] == 1 and r['steps'] == 7, (r['epochs'], r['steps'])
 assert 0.0 <= r['test_accuracy'] <= 1.0, r['test_accuracy']
 for k in ('test_loss', 'train_loss', 'seconds', 'samples_per_second'):
     assert isinstance(r[k], (int, float)) and math.isfinite(r[k]) and r[k] >= 0, (k, r[k])
-# one epoch on 400 digits already beats chance (0.1) by far; the loss starts at ~ln 10
-assert r['test_accuracy'] > 0.3 and r['train_loss'] < math.log(10) + 0.5, r
+# one epoch of Adam on 400 images already beats chance (0.1) by far; the loss starts at ~ln 10
+assert r['test_accuracy'] > 0.4 and r['train_loss'] < math.log(10) + 0.5, r
 EOF
   ok
   # raw files, the same result as gzipped (same bytes, same seed)
@@ -244,5 +245,9 @@ fi
 if [ "$fails" != 0 ]; then
   echo "test_cli: $fails of $checks checks FAILED" >&2
   exit 1
+fi
+if [ "$data_skipped" = 1 ]; then
+  echo "test_cli: all $checks checks passed, the data checks skipped"
+  exit 77
 fi
 echo "test_cli: all $checks checks passed"
