@@ -98,6 +98,7 @@ int main(int argc, char **argv) {
     {"--target", DS_FLAG_FLOAT, &target, "A", "also time training to this test accuracy (0 = off)", "[0,1)"},
     {"--max-epochs", DS_FLAG_LONG, &max_epochs, "N", "give up on --target after N epochs", "[1,inf)"},
     {"--seed", DS_FLAG_U64, &cfg.seed, "S", "seed"},
+    {"--tf32", DS_FLAG_BOOL, &cfg.tf32, NULL, "CUDA: TF32 tensor-core GEMMs (default: FP32)"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "one JSON record per case instead of the Markdown table"},
   };
   int n = 0;
@@ -132,9 +133,9 @@ int main(int argc, char **argv) {
     double ms_epoch = 60000.0 / r.samples_per_second * 1e3;
     if (json) {
       printf("{\"impl\":\"descent\",\"backend\":\"%s\",\"device\":\"%s\",\"model\":\"%s\",\"optimizer\":\"%s\","
-             "\"batch_size\":%ld,\"steps\":%ld,\"samples_per_second\":%.1f,\"ms_per_step\":%.4f,"
+             "\"tf32\":%d,\"batch_size\":%ld,\"steps\":%ld,\"samples_per_second\":%.1f,\"ms_per_step\":%.4f,"
              "\"ms_per_epoch\":%.1f",
-             be->name, be->device, desc, optimizer, b, steps, r.samples_per_second, r.ms_per_step, ms_epoch);
+             be->name, be->device, desc, optimizer, cfg.tf32, b, steps, r.samples_per_second, r.ms_per_step, ms_epoch);
       if (target > 0.0f)
         printf(",\"target\":%.3f,\"seconds_to_target\":%.3f,\"epochs_to_target\":%ld,\"accuracy_reached\":%.4f",
                (double)target, r.seconds_to_target, r.epochs_to_target, r.accuracy_reached);

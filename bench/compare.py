@@ -22,10 +22,11 @@ def tables(mode, ours):
             print(f"| {r['backend']} | {r['optimizer']} | {r['params']} | {r['launches_per_step']} | {r['us_per_step']:.1f} "
                   f"| {r['gbytes_per_s']:.2f} | {r['copy_gbytes_per_s']:.2f} | {r['ratio_to_copy']:.2f} |")
     else:
-        print("| backend | model | batch | samples/s | ms/step | ms/epoch (60k) |")
-        print("|---|---|---:|---:|---:|---:|")
+        print("| backend | model | batch | precision | samples/s | ms/step | ms/epoch (60k) |")
+        print("|---|---|---:|---|---:|---:|---:|")
         for r in ours:
-            print(f"| {r['backend']} | {r['model']} | {r['batch_size']} | {r['samples_per_second']:.0f} "
+            prec = "TF32" if r.get("tf32") else "FP32"
+            print(f"| {r['backend']} | {r['model']} | {r['batch_size']} | {prec} | {r['samples_per_second']:.0f} "
                   f"| {r['ms_per_step']:.3f} | {r['ms_per_epoch']:.0f} |")
 
 
@@ -38,12 +39,13 @@ def main():
     ours, theirs = read(ours_path), read(theirs_path)
     if mode == "train":
         impls = sorted({r["impl"] for r in theirs})
-        print("| backend | batch | descent samples/s | " + " | ".join(f"{i} samples/s | ratio" for i in impls) + " |")
-        print("|---|---:|---:|" + "---:|---:|" * len(impls))
+        print("| backend | batch | precision | descent samples/s | " + " | ".join(f"{i} samples/s | ratio" for i in impls) + " |")
+        print("|---|---:|---|---:|" + "---:|---:|" * len(impls))
         for r in ours:
-            row = [r["backend"], str(r["batch_size"]), f'{r["samples_per_second"]:.0f}']
+            row = [r["backend"], str(r["batch_size"]), "TF32" if r.get("tf32") else "FP32", f'{r["samples_per_second"]:.0f}']
             for i in impls:
-                m = [t for t in theirs if t["impl"] == i and t["batch_size"] == r["batch_size"]]
+                m = [t for t in theirs if t["impl"] == i and t["batch_size"] == r["batch_size"]
+                     and t.get("tf32", 0) == r.get("tf32", 0)]
                 row += [f'{m[0]["samples_per_second"]:.0f}', f'{r["samples_per_second"] / m[0]["samples_per_second"]:.2f}x'] if m else ["-", "-"]
             print("| " + " | ".join(row) + " |")
     else:

@@ -59,6 +59,8 @@ def bench_train(a, dev, images, labels):
     n = labels.shape[0]
     out = []
     impls = ["fused", "foreach", "forloop"] + (["graph"] if dev.type == "cuda" else [])
+    if a.impl:
+        impls = [i for i in impls if i in a.impl]
     for batch in a.batch_size:
         for impl in impls:
             torch.manual_seed(0)
@@ -109,6 +111,7 @@ def bench_train(a, dev, images, labels):
             sps = a.steps * batch / dt
             out.append({"impl": f"pytorch-{impl}", "backend": dev.type, "device": device_name(dev),
                         "model": "784-" + "-".join(map(str, a.hidden)) + "-10", "optimizer": "adam",
+                        "tf32": int(a.tf32),
                         "batch_size": batch, "steps": a.steps, "samples_per_second": round(sps, 1),
                         "ms_per_step": round(1e3 * dt / a.steps, 4), "ms_per_epoch": round(60000 / sps * 1e3, 1)})
             print(json.dumps(out[-1]), flush=True)
@@ -157,10 +160,16 @@ def main():
     ap.add_argument("--params", type=lambda s: [int(float(v)) for v in s.split(",")], default=[4_000_000])
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = PyTorch's default)")
+    ap.add_argument("--tf32", action="store_true", help="CUDA: TF32 matmuls (default: FP32, as descent's default)")
+    ap.add_argument("--impl", type=lambda s: s.split(","), default=None,
+                    help="train: the implementations to run (fused,foreach,forloop,graph; default all)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
+    # FP32 unless asked: PyTorch's own default for matmuls is FP32 too, but say it
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     if a.mode == "optim":
         bench_optim(a, dev)
         return

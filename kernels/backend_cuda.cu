@@ -5,8 +5,8 @@
  * Everything runs on one stream in issue order, so host code sees the same
  * semantics as the CPU backend: an op's results are ready for the next op,
  * download() waits for everything before it, and upload() returns as soon as
- * the source buffer may be reused (small uploads go through pinned staging
- * slots and do not wait for the GPU; large ones do). */
+ * the source buffer may be reused (uploads go through pinned staging slots
+ * and do not wait for the GPU). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +27,6 @@ static unsigned char *stage_host;
 static void *blas_workspace;         /* cuBLAS's own, fixed (graph capture, determinism) */
 static cudaEvent_t stage_done[DS_STAGE_SLOTS];
 static int stage_next;
-
-/* Every reduction of the backend is already fixed-order (no float atomics);
- * what --deterministic adds is the GEMM side: cuBLASLt algorithms whose
- * split-K reduction runs in place with atomics are excluded (linear_cuda.cu
- * keys its plans on this flag). */
-static void cuda_set_deterministic(int on) { ds_cuda.deterministic = on != 0; }
 
 /* ---- memory ------------------------------------------------------------------ */
 
@@ -63,21 +57,22 @@ static void cuda_free(void *ptr) {
   cudaCheck(cudaFree(ptr)); /* waits for work still using it */
 }
 
+/* Through the pinned slots, one slot's worth at a time: a slot is refilled
+ * once its previous copy is done, the host copy of one chunk overlaps the
+ * transfer of the ones before it, and the call returns when the last chunk
+ * is staged (the source may then be reused) without waiting for the GPU. */
 static void cuda_upload(void *dst, const void *src, size_t bytes) {
   if (!bytes) return;
   ds_cuda_refuse_while_capturing("upload");
-  if (bytes <= DS_STAGE_BYTES) {
+  for (size_t off = 0; off < bytes; off += DS_STAGE_BYTES) {
+    size_t n = bytes - off < DS_STAGE_BYTES ? bytes - off : DS_STAGE_BYTES;
     int s = stage_next;
     stage_next = (s + 1) % DS_STAGE_SLOTS;
     unsigned char *slot = stage_host + (size_t)s * DS_STAGE_BYTES;
     cudaCheck(cudaEventSynchronize(stage_done[s])); /* the slot's previous copy is done */
-    memcpy(slot, src, bytes);
-    cudaCheck(cudaMemcpyAsync(dst, slot, bytes, cudaMemcpyHostToDevice, ds_cuda.stream));
+    memcpy(slot, (const unsigned char *)src + off, n);
+    cudaCheck(cudaMemcpyAsync((unsigned char *)dst + off, slot, n, cudaMemcpyHostToDevice, ds_cuda.stream));
     cudaCheck(cudaEventRecord(stage_done[s], ds_cuda.stream));
-  } else {
-    /* pageable source: the caller may reuse it once we return, so wait */
-    cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ds_cuda.stream));
-    cudaCheck(cudaStreamSynchronize(ds_cuda.stream));
   }
 }
 
@@ -230,7 +225,7 @@ static ds_backend cuda_backend = {
   /* .monitor_sumsq = */ monitor_sumsq_cuda,
   /* .monitor_nonfinite = */ monitor_nonfinite_cuda,
   /* .set_tf32 = */ ds_cuda_set_tf32,
-  /* .set_deterministic = */ cuda_set_deterministic,
+  /* .set_deterministic = */ NULL, /* always: fixed-order reductions, cuBLAS's guarantee (linear_cuda.cu) */
   /* .graph_begin = */ cuda_graph_begin,
   /* .graph_end = */ cuda_graph_end,
   /* .graph_launch = */ cuda_graph_launch,
@@ -245,7 +240,7 @@ extern "C" int ds_cuda_compiled(void) { return 1; }
 
 /* Creating the stream, handles and buffers on a present device. A failure
  * here is reported like a missing device (the caller decides: --backend cuda
- * exits 77, auto falls back to the CPU). */
+ * exits 77, auto falls back to the CPU), after giving back what was created. */
 #define INIT_TRY(call, what)                                                              \
   do {                                                                                    \
     cudaError_t e_ = (call);                                                              \
@@ -253,6 +248,7 @@ extern "C" int ds_cuda_compiled(void) { return 1; }
       (void)cudaGetLastError();                                                           \
       snprintf(why, why_len, "CUDA device %d (%s) cannot be used: %s failed: %s", device, \
                device_name, what, cudaGetErrorString(e_));                                \
+      release_resources();                                                                \
       return NULL;                                                                        \
     }                                                                                     \
   } while (0)
@@ -262,29 +258,44 @@ extern "C" int ds_cuda_compiled(void) { return 1; }
     if (s_ != CUBLAS_STATUS_SUCCESS) {                                                    \
       snprintf(why, why_len, "CUDA device %d (%s) cannot be used: %s failed: %s", device, \
                device_name, what, cublasGetStatusString(s_));                             \
+      release_resources();                                                                \
       return NULL;                                                                        \
     }                                                                                     \
   } while (0)
 
-/* At exit: give back what the backend holds for the whole process (handles,
- * workspaces, staging, plans), so that leak checkers (compute-sanitizer
- * --leak-check full) see only real leaks. Unchecked on purpose: after a fault
- * the context is gone, these calls fail, and the process is exiting anyway. */
+/* Give back what exists of the stream, handles, workspaces, staging and
+ * plans. Unchecked on purpose: it runs at exit (after a fault the context is
+ * gone and these calls fail) and after a failed init, where the reason has
+ * already been written. */
+static void release_resources(void) {
+  ds_cuda_linear_plans_free();
+  if (ds_cuda.lt) (void)cublasLtDestroy(ds_cuda.lt);
+  if (ds_cuda.blas) (void)cublasDestroy(ds_cuda.blas);
+  if (ds_cuda.lt_workspace) (void)cudaFree(ds_cuda.lt_workspace);
+  if (blas_workspace) (void)cudaFree(blas_workspace);
+  if (l2_flush_buf) (void)cudaFree(l2_flush_buf);
+  if (stage_host) (void)cudaFreeHost(stage_host);
+  for (int s = 0; s < DS_STAGE_SLOTS; s++)
+    if (stage_done[s]) (void)cudaEventDestroy(stage_done[s]);
+  for (int e = 0; e < 2; e++)
+    if (timer_events[e]) (void)cudaEventDestroy(timer_events[e]);
+  if (ds_cuda.stream) (void)cudaStreamDestroy(ds_cuda.stream);
+  ds_cuda.lt = NULL;
+  ds_cuda.blas = NULL;
+  ds_cuda.lt_workspace = blas_workspace = NULL;
+  l2_flush_buf = stage_host = NULL;
+  memset(stage_done, 0, sizeof stage_done);
+  memset(timer_events, 0, sizeof timer_events);
+  ds_cuda.stream = NULL;
+}
+
+/* At exit: give back what the backend holds for the whole process, so that
+ * leak checkers (compute-sanitizer --leak-check full) see only real leaks. */
 static void cuda_shutdown(void) {
   if (!ds_cuda.ready) return;
   ds_cuda.ready = 0;
   if (cudaStreamSynchronize(ds_cuda.stream) != cudaSuccess) return; /* a faulted context: leave it */
-  ds_cuda_linear_plans_free();
-  (void)cublasLtDestroy(ds_cuda.lt);
-  (void)cublasDestroy(ds_cuda.blas);
-  (void)cudaFree(ds_cuda.lt_workspace);
-  (void)cudaFree(blas_workspace);
-  (void)cudaFree(l2_flush_buf);
-  (void)cudaFreeHost(stage_host);
-  for (int s = 0; s < DS_STAGE_SLOTS; s++) (void)cudaEventDestroy(stage_done[s]);
-  for (int e = 0; e < 2; e++)
-    if (timer_events[e]) (void)cudaEventDestroy(timer_events[e]);
-  (void)cudaStreamDestroy(ds_cuda.stream);
+  release_resources();
 }
 
 extern "C" const ds_backend *ds_backend_cuda(int device, char *why, size_t why_len) {
@@ -321,14 +332,21 @@ extern "C" const ds_backend *ds_backend_cuda(int device, char *why, size_t why_l
   INIT_TRY_BLAS(cublasSetStream(ds_cuda.blas, ds_cuda.stream), "cublasSetStream");
   /* our own workspace: cuBLAS then allocates nothing per call (graph capture) */
   INIT_TRY(cudaMalloc(&blas_workspace, DS_BLAS_WORKSPACE_BYTES), "cudaMalloc (cuBLAS workspace)");
+  /* zeroed once: the libraries may keep counters there (initcheck) */
+  INIT_TRY(cudaMemsetAsync(blas_workspace, 0, DS_BLAS_WORKSPACE_BYTES, ds_cuda.stream), "cudaMemsetAsync (cuBLAS workspace)");
   INIT_TRY_BLAS(cublasSetWorkspace(ds_cuda.blas, blas_workspace, DS_BLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
   INIT_TRY_BLAS(cublasLtCreate(&ds_cuda.lt), "cublasLtCreate");
   INIT_TRY(cudaMalloc(&ds_cuda.lt_workspace, DS_LT_WORKSPACE_BYTES), "cudaMalloc (cuBLASLt workspace)");
   ds_cuda.lt_workspace_bytes = DS_LT_WORKSPACE_BYTES;
+  INIT_TRY(cudaMemsetAsync(ds_cuda.lt_workspace, 0, DS_LT_WORKSPACE_BYTES, ds_cuda.stream),
+           "cudaMemsetAsync (cuBLASLt workspace)");
   INIT_TRY(cudaMallocHost((void **)&stage_host, DS_STAGE_SLOTS * DS_STAGE_BYTES), "cudaMallocHost (upload staging)");
   for (int s = 0; s < DS_STAGE_SLOTS; s++)
     INIT_TRY(cudaEventCreateWithFlags(&stage_done[s], cudaEventDisableTiming), "cudaEventCreate");
-  atexit(cuda_shutdown);
+  INIT_TRY(cudaStreamSynchronize(ds_cuda.stream), "cudaStreamSynchronize (setup)");
+  static int shutdown_registered;
+  if (!shutdown_registered) atexit(cuda_shutdown);
+  shutdown_registered = 1;
   const char *sync = getenv("DESCENT_CUDA_SYNC");
   ds_cuda.sync_each_launch = sync && *sync && strcmp(sync, "0") != 0;
   cuda_backend.device = device_name;

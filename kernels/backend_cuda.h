@@ -62,6 +62,11 @@ void monitor_nonfinite_cuda(int64_t *rec, const float *x, size_t n, const int64_
  * count one each. A test asserts, e.g., one launch per optimizer step. */
 long ds_cuda_launch_count(void);
 
+/* How many linear forwards ran as one cuBLASLt matmul with the bias epilogue
+ * (*lt), and how many as bias broadcast + cublasSgemm (*fallback: a bias not
+ * 16-byte aligned, or no algorithm accepted), since the process started. */
+void ds_cuda_linear_paths(long *lt, long *fallback);
+
 /* The global gradient norm computed by the last optim_step with clip_norm > 0
  * (before clipping; read back from the device, so this synchronises). */
 double ds_cuda_last_grad_norm(void);

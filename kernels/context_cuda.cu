@@ -102,29 +102,6 @@ void ds_cublas_fail(cublasStatus_t st, const char *call, const char *file, int l
            cublasGetStatusString(st), cublas_hint(st));
 }
 
-static const char *curand_status_name(curandStatus_t st) {
-  switch (st) {
-    case CURAND_STATUS_VERSION_MISMATCH: return "CURAND_STATUS_VERSION_MISMATCH (header and library differ)";
-    case CURAND_STATUS_NOT_INITIALIZED: return "CURAND_STATUS_NOT_INITIALIZED";
-    case CURAND_STATUS_ALLOCATION_FAILED: return "CURAND_STATUS_ALLOCATION_FAILED (out of memory)";
-    case CURAND_STATUS_TYPE_ERROR: return "CURAND_STATUS_TYPE_ERROR";
-    case CURAND_STATUS_OUT_OF_RANGE: return "CURAND_STATUS_OUT_OF_RANGE";
-    case CURAND_STATUS_LENGTH_NOT_MULTIPLE: return "CURAND_STATUS_LENGTH_NOT_MULTIPLE";
-    case CURAND_STATUS_DOUBLE_PRECISION_REQUIRED: return "CURAND_STATUS_DOUBLE_PRECISION_REQUIRED";
-    case CURAND_STATUS_LAUNCH_FAILURE: return "CURAND_STATUS_LAUNCH_FAILURE";
-    case CURAND_STATUS_PREEXISTING_FAILURE: return "CURAND_STATUS_PREEXISTING_FAILURE (an earlier kernel failed)";
-    case CURAND_STATUS_INITIALIZATION_FAILED: return "CURAND_STATUS_INITIALIZATION_FAILED";
-    case CURAND_STATUS_ARCH_MISMATCH: return "CURAND_STATUS_ARCH_MISMATCH";
-    case CURAND_STATUS_INTERNAL_ERROR: return "CURAND_STATUS_INTERNAL_ERROR";
-    default: return "unknown cuRAND status";
-  }
-}
-
-void ds_curand_fail(curandStatus_t st, const char *call, const char *file, int line) {
-  ds_fatal(DS_EXIT_RUNTIME, "cuRAND error at %s:%d in %s: %s; hint: rerun with DESCENT_CUDA_SYNC=1 to find an earlier faulting kernel",
-           short_path(file), line, call, curand_status_name(st));
-}
-
 void ds_cuda_launched(const char *kernel, const char *file, int line) {
   ds_cuda.launches++;
   cudaError_t err = cudaGetLastError(); /* may be an earlier kernel's fault: reported "after" the last one */

@@ -1,5 +1,5 @@
 /* Shared by the *_cuda.cu files: the backend's device context, checked calls
- * (every CUDA, cuBLAS and cuRAND status is checked; a failure prints one line
+ * (every CUDA and cuBLAS status is checked; a failure prints one line
  * with file:line, the call, the library's message and a hint, then exits 1),
  * the launch check that follows every kernel launch, and grid maths.
  *
@@ -12,7 +12,6 @@
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
-#include <curand.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,7 +31,6 @@ typedef struct {
   size_t lt_workspace_bytes;
   int capturing;              /* between ds_cuda_graph_begin and _end */
   int sync_each_launch;       /* DESCENT_CUDA_SYNC=1: synchronise after every launch */
-  int deterministic;          /* --deterministic: no atomic split-K GEMM reductions */
   long launches;              /* see ds_cuda_launch_count() */
   const char *last_launch;    /* the work issued last (named in fault reports) */
 } ds_cuda_context;
@@ -44,7 +42,6 @@ extern ds_cuda_context ds_cuda;
  * then exit 1 (DS_EXIT_RUNTIME). */
 void ds_cuda_fail(cudaError_t err, const char *call, const char *file, int line);
 void ds_cublas_fail(cublasStatus_t st, const char *call, const char *file, int line);
-void ds_curand_fail(curandStatus_t st, const char *call, const char *file, int line);
 /* After every kernel launch: counts it, turns a launch error (bad grid, too
  * many resources, no kernel image for this GPU) into the one-line message,
  * and with DESCENT_CUDA_SYNC=1 also waits so that a fault inside the kernel
@@ -68,14 +65,6 @@ void ds_cuda_linear_plans_free(void);
   do {                                                                   \
     cublasStatus_t ds_st_ = (call);                                      \
     if (ds_st_ != CUBLAS_STATUS_SUCCESS) ds_cublas_fail(ds_st_, #call, __FILE__, __LINE__); \
-  } while (0)
-
-/* The backend does not call the cuRAND host API (dropout evaluates Philox in
- * the kernels, see dropout_cuda.cu); the check is here for code that does. */
-#define curandCheck(call)                                                \
-  do {                                                                   \
-    curandStatus_t ds_st_ = (call);                                      \
-    if (ds_st_ != CURAND_STATUS_SUCCESS) ds_curand_fail(ds_st_, #call, __FILE__, __LINE__); \
   } while (0)
 
 /* Put right after every <<<...>>>: DS_LAUNCH_CHECK("softmax_xent_kernel"); */

@@ -16,3 +16,6 @@ cp -r /usr/share/datasets/fashion-mnist "$g/"
 cp /usr/include/zlib.h /usr/include/zconf.h "$g/zlib/include/"
 cp "$(find /usr/lib /usr/lib64 -name libz.a 2>/dev/null | head -1)" "$g/zlib/libz.a"
 du -sh "$g"
+# the device tool carries at most 64 MiB with the working tree: keep well under
+size=$(du -sm "$g" | cut -f1)
+[ "$size" -le 40 ] || { echo "gpu-carry: $g holds $size MiB, more than the 40 MiB it may" >&2; exit 1; }

@@ -2,27 +2,42 @@
 # compute-sanitizer over the GPU suite: memcheck (with the device-leak
 # check), racecheck, initcheck and synccheck, each over
 #   - every GPU test program (tests/test_*.cu, built into BUILD/tests/),
-#   - a short `descent train --backend cuda` that uses every GPU op (BatchNorm,
-#     dropout on inputs and hidden units, Adam with AMSGrad, clipping, a
-#     schedule, accumulation, evaluation) and saves a checkpoint,
+#   - a short `descent train --backend cuda`: a dozen updates that use every
+#     GPU op (BatchNorm, dropout on inputs and hidden units, Adam with AMSGrad,
+#     clipping, a schedule, accumulation, one CUDA-graph capture and its
+#     replays, the monitoring at two log points, evaluation) and save a
+#     checkpoint,
 #   - `descent eval` of that checkpoint, the playground, and `descent verify`
 #     where the binary has it.
-# Exit 0 only when every run is clean. Exit 1 when compute-sanitizer is
-# missing, there is no GPU, CUDA is not built in BUILD, a program fails, or
-# any tool reports anything. Not a ctest suite (it needs a GPU and takes
-# minutes): run it by hand or from the GPU CI job, whenever a GPU is there.
+# Exit 0 only when every run is clean; 77 (skipped) when BUILD has no CUDA
+# compiled in or finds no usable GPU. Exit 1 when compute-sanitizer is
+# missing, a program fails, or
+# a tool reports an error, a race, a leak or a synchronisation hazard. CUDA
+# API errors that a library returns and handles inside itself ("Program hit
+# ... on CUDA API call", e.g. cuBLAS probing a feature) are counted and shown,
+# not failed: descent checks every status it gets, so one of its own would end
+# the program with exit 1. Not a ctest suite (it needs a GPU and takes
+# minutes): run it by hand, or scripts/gpu-check.sh runs it on the train
+# program.
 #
 #   tests/compute_sanitizer.sh [BUILD]        (BUILD defaults to ./build)
-#   TOOLS="memcheck initcheck" tests/compute_sanitizer.sh build
+#   TOOLS="memcheck initcheck" PROGRAMS="train eval" tests/compute_sanitizer.sh build
+# PROGRAMS: any of the GPU test programs' names (test_cuda_ops), train, eval,
+# playground, verify (default: all).
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
 build=$(cd "${1:-$src/build}" 2>/dev/null && pwd) || { echo "compute_sanitizer: no build folder ${1:-$src/build}" >&2; exit 1; }
 tools=${TOOLS:-memcheck racecheck initcheck synccheck}
+programs=${PROGRAMS:-}
 D=$build/descent
 
 die() { echo "compute_sanitizer: $*" >&2; exit 1; }
 
+skip() { echo "compute_sanitizer: $*: skipped" >&2; exit 77; }
+[ -x "$D" ] || die "$D does not exist: build first (cmake -S . -B $build && cmake --build $build)"
+"$D" --version | grep -q '^cuda: compiled in' || skip "$D was built without CUDA"
+"$D" --version | grep -q '^cuda:.*no usable' && skip "$D finds no usable GPU: $("$D" --version | grep '^cuda')"
 cs=$(command -v compute-sanitizer || true)
 if [ -z "$cs" ]; then
   for d in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")/.."; do
@@ -31,10 +46,6 @@ if [ -z "$cs" ]; then
   done
 fi
 [ -n "$cs" ] || die "compute-sanitizer not found (PATH, \$CUDA_HOME/bin, /usr/local/cuda/bin); it comes with the CUDA toolkit"
-nvidia-smi -L 2>/dev/null | grep -q '^GPU' || die "no GPU (nvidia-smi lists none)"
-[ -x "$D" ] || die "$D does not exist: build first (cmake -S . -B $build && cmake --build $build)"
-"$D" --version | grep -q '^cuda: compiled in' || die "$D was built without CUDA"
-"$D" --version | grep -q 'no usable' && die "$D finds no usable GPU: $("$D" --version | grep '^cuda')"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ds-compute-sanitizer-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -62,14 +73,19 @@ for cu in "$src"/tests/test_*.cu; do
   [ -x "$build/tests/$name" ] || die "$build/tests/$name is not built (a CUDA build builds every tests/test_*.cu)"
   printf '%s\t%s\n' "$name" "$build/tests/$name" >>"$progs"
 done
-printf '%s\t%s\n' train "$D train --backend cuda ${DATA[*]} --hidden 32,16 --batchnorm --dropout 0.2 --input-dropout 0.1 --optimizer adam --amsgrad --clip-norm 1 --schedule cosine --t-max 20 --warmup 2 --accum 2 --batch-size 32 --epochs 2 --quiet --json --save $tmp/model.ckpt" >>"$progs"
+printf '%s\t%s\n' train "$D train --backend cuda ${DATA[*]} --hidden 32,16 --batchnorm --dropout 0.2 --input-dropout 0.1 --optimizer adam --amsgrad --clip-norm 1 --schedule cosine --t-max 20 --warmup 2 --accum 2 --batch-size 32 --steps 12 --log-every 6 --log $tmp/train.csv --quiet --json --save $tmp/model.ckpt" >>"$progs"
 printf '%s\t%s\n' eval "$D eval --backend cuda ${DATA[*]} --checkpoint $tmp/model.ckpt --json" >>"$progs"
 printf '%s\t%s\n' playground "$D playground --backend cuda --fn rosenbrock --optimizer adam,rmsprop,nesterov --steps 50" >>"$progs"
 if "$D" --help | grep -q '^  verify '; then
   printf '%s\t%s\n' verify "$D verify ${DATA[*]} --hidden 32,16 --batchnorm --dropout 0.2 --optimizer adam --steps 3" >>"$progs"
 fi
 
-export DS_SOURCE_DIR=$src DS_SHARED_DIR=$src/../shared DESCENT=$D OPENBLAS_NUM_THREADS=1
+if [ -n "$programs" ]; then # keep the named ones, in their order here
+  awk -F '\t' -v keep=" $programs " 'index(keep, " " $1 " ")' "$progs" >"$progs.kept"
+  mv "$progs.kept" "$progs"
+  [ -s "$progs" ] || die "PROGRAMS='$programs' names none of: test_*.cu programs, train, eval, playground, verify"
+fi
+export DS_SOURCE_DIR=$src DS_SHARED_DIR=${DS_SHARED_DIR:-$src/../shared} DESCENT=$D OPENBLAS_NUM_THREADS=1
 echo "compute_sanitizer: $cs ($("$cs" --version | grep -m1 -o 'Version [0-9.]*'))"
 failed=0
 runs=0
@@ -88,9 +104,15 @@ for tool in $tools; do
     rc=$?
     secs=$(($(date +%s) - t0))
     summary=$(grep -E '(ERROR|RACECHECK|LEAK) SUMMARY' "$log" | tr '\n' ' ')
-    # clean: exit 0 and every summary line (when the tool prints one) says 0
-    if [ $rc -ne 0 ] || grep -Eq '(ERROR|RACECHECK|LEAK) SUMMARY: [1-9]' "$log" ||
-      grep -Eq '^========= (Invalid|Uninitialized|Race|Barrier|Leaked|Program hit|Error:)' "$log"; then
+    api=$(grep -c '^========= Program hit' "$log")
+    [ "$api" -gt 0 ] && summary="$summary($api CUDA API error(s) returned inside a library: not failed) "
+    # clean: exit 0, no hazard line, and every summary line (when the tool
+    # prints one) says 0 once the library-internal API errors are taken out
+    reported=$(sed -n 's/.*\(ERROR\|RACECHECK\|LEAK\) SUMMARY: \([0-9]*\).*/\2/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
+    # (exit 99 is the tool's --error-exitcode: it counts those API errors too)
+    if { [ $rc -ne 0 ] && [ $rc -ne 99 ]; } || { [ $rc -eq 99 ] && [ "$api" -eq 0 ]; } ||
+      [ $((reported - api)) -gt 0 ] ||
+      grep -Eq '^========= (Invalid|Uninitialized|Race|Barrier|Leaked|Error:|Target application returned an error)' "$log"; then
       failed=$((failed + 1))
       echo "FAIL $tool $name (exit $rc, ${secs}s): $summary" >&2
       grep -E '^=========' "$log" | head -n 30 | sed 's/^/    /' >&2

@@ -1,10 +1,13 @@
-# Sourced by the shell suites that train on real digits:
+# Sourced by the shell suites that train on 10,000 real images:
 #   . "$(dirname "$0")/mnist_suite.sh" test_name
 # Requires $DESCENT. Finds the MNIST test set (t10k-images-idx3-ubyte and
 # t10k-labels-idx1-ubyte, raw or .gz) in the first of
 #   $DESCENT_MNIST_DIR, ~/.cache/descent/mnist (datasets/fetch-mnist.sh),
 #   $DS_SHARED_DIR/datasets/mnist-t10k (or ../shared beside the checkout)
-# that has it, and skips the suite (exit 77) when none has.
+# that has it; else, unless the suite set MNIST_ONLY=1 (its thresholds are
+# for digits), the Fashion-MNIST test set that `make deps` installs
+# ($DS_FASHION_DIR, default /usr/share/datasets/fashion-mnist). Skips the
+# suite (exit 77) when none is there.
 # Defines DATA, IMAGES, LABELS; W, a scratch folder removed at exit; and the
 # failure count with fail MESSAGE and lines FILE (its line count, 0 when empty).
 suite=$1
@@ -20,8 +23,17 @@ for dir in ${DESCENT_MNIST_DIR:+"$DESCENT_MNIST_DIR"} "${HOME:-/nonexistent}/.ca
   LABELS=$(ds_find_idx "$dir" t10k-labels-idx1-ubyte)
   if [ -n "$IMAGES" ] && [ -n "$LABELS" ]; then DATA=$dir; break; fi
 done
+if [ -z "$DATA" ] && [ "${MNIST_ONLY:-0}" != 1 ]; then
+  dir=${DS_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+  IMAGES=$(ds_find_idx "$dir" t10k-images-idx3-ubyte)
+  LABELS=$(ds_find_idx "$dir" t10k-labels-idx1-ubyte)
+  if [ -n "$IMAGES" ] && [ -n "$LABELS" ]; then
+    DATA=$dir
+    echo "$suite: no MNIST digits found: on Fashion-MNIST's test set ($dir)"
+  fi
+fi
 if [ -z "$DATA" ]; then
-  echo "$suite: no MNIST test set in \$DESCENT_MNIST_DIR, ~/.cache/descent/mnist or ../shared/datasets/mnist-t10k: skipped"
+  echo "$suite: no MNIST test set in \$DESCENT_MNIST_DIR, ~/.cache/descent/mnist or ../shared/datasets/mnist-t10k${MNIST_ONLY:+ (this suite needs digits)}: skipped"
   exit 77
 fi
 W=$(mktemp -d "/tmp/$suite.XXXXXX")

@@ -46,10 +46,11 @@ grep -q '^cuda: ' "$tmp/out" || fail "--version: no cuda line: $(cat "$tmp/out")
 compiled=0
 grep -q '^cuda: compiled in' "$tmp/out" && compiled=1
 
-# 4. --backend auto trains on the CPU (real digits: the MNIST test set in ../shared)
-images="$shared/datasets/mnist-t10k/t10k-images-idx3-ubyte.gz"
-labels="$shared/datasets/mnist-t10k/t10k-labels-idx1-ubyte.gz"
-if [ -n "$shared" ] && [ -f "$images" ] && [ -f "$labels" ]; then
+# 4. --backend auto trains on the CPU (real images: Fashion-MNIST's test set)
+fashion=${DS_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+images="$fashion/t10k-images-idx3-ubyte.gz"
+labels="$fashion/t10k-labels-idx1-ubyte.gz"
+if [ -f "$images" ] && [ -f "$labels" ]; then
   "$DESCENT" train --backend auto --train-images "$images" --train-labels "$labels" --test-fraction 0.2 \
     --hidden 8 --batch-size 32 --steps 2 --quiet --json >"$tmp/out" 2>"$tmp/err"
   rc=$?

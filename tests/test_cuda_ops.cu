@@ -284,6 +284,8 @@ static void test_gather(void) {
  * sum|terms| is >= 10x that for K <= 4096, and a wrong transpose, index or
  * accumulation is an O(1) fraction of it. sum|terms| is computed by running
  * the CPU op on absolute values. */
+static long linear_lt_runs; /* forwards that ran as the cuBLASLt epilogue */
+
 static double linear_case(int B, int C_in, int C_out, int misalign, int check_no_dinp, double rtol) {
   char what[128];
   size_t ni = (size_t)B * C_in, nw = (size_t)C_out * C_in, no = (size_t)B * C_out;
@@ -315,13 +317,27 @@ static double linear_case(int B, int C_in, int C_out, int misalign, int check_no
   float *d_out = to_gpu(nan_out, no), *d_dinp = to_gpu(nan_out, ni);
   float *d_dout = to_gpu(dout, no), *d_dw = to_gpu(dw0, nw), *d_db = to_gpu(db0, C_out);
 
+  long lt0, fb0, lt1, fb1;
+  ds_cuda_linear_paths(&lt0, &fb0);
   long before = ds_cuda_launch_count();
   gpu->linear_forward(d_out, d_inp, d_w, d_b, B, C_in, C_out);
   long fwd = launches_since(before);
+  ds_cuda_linear_paths(&lt1, &fb1);
   snprintf(what, sizeof what, "linear B=%d C_in=%d C_out=%d%s", B, C_in, C_out, misalign ? " misaligned" : "");
-  /* 1: cuBLASLt with the bias epilogue; 2: bias broadcast + cuBLAS (unaligned bias, or no Lt algorithm) */
-  if (misalign) CHECK(fwd == 2, "%s forward: %ld launches, want 2 (bias broadcast + GEMM)", what, fwd);
-  else CHECK(fwd == 1 || fwd == 2, "%s forward: %ld launches, want 1 or 2", what, fwd);
+  /* 1 launch: cuBLASLt with the bias epilogue; 2: bias broadcast + cuBLAS
+   * (a bias not 16-byte aligned, or no algorithm accepted). With every pointer
+   * and leading dimension 16-byte aligned the epilogue path must run. */
+  int took_lt = lt1 - lt0 == 1 && fb1 == fb0, took_fallback = fb1 - fb0 == 1 && lt1 == lt0;
+  if (misalign)
+    CHECK(took_fallback && fwd == 2, "%s forward: %ld launches (lt %ld, fallback %ld), want the 2 of bias broadcast + GEMM",
+          what, fwd, lt1 - lt0, fb1 - fb0);
+  else if (C_in % 4 == 0 && C_out % 4 == 0)
+    CHECK(took_lt && fwd == 1, "%s forward: %ld launches (lt %ld, fallback %ld), want the one cuBLASLt bias-epilogue "
+          "matmul on aligned shapes", what, fwd, lt1 - lt0, fb1 - fb0);
+  else
+    CHECK((took_lt && fwd == 1) || (took_fallback && fwd == 2), "%s forward: %ld launches (lt %ld, fallback %ld)",
+          what, fwd, lt1 - lt0, fb1 - fb0);
+  linear_lt_runs += took_lt;
   before = ds_cuda_launch_count();
   gpu->linear_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, B, C_in, C_out);
   CHECK(launches_since(before) == 3, "%s backward: %ld launches, want 3", what, launches_since(before));
@@ -398,6 +414,7 @@ static void test_linear(void) {
     CHECK(etf < 2e-3, "TF32 on: error %.3g beyond TF32 rounding (2^-10 of sum|terms|)", etf);
     CHECK(eback <= 1e-5, "TF32 off again: error %.3g, want FP32 (<= 1e-5)", eback);
   }
+  printf("linear: %ld forwards ran as the cuBLASLt bias-epilogue matmul\n", linear_lt_runs);
 }
 
 /* ---- activations ----------------------------------------------------------------
@@ -1210,6 +1227,81 @@ static void test_trainer_graph(void) {
   ds_dataset_free(&test);
 }
 
+/* ---- monitoring ---------------------------------------------------------------
+ * monitor_stats / monitor_sumsq accumulate in double: the GPU's fixed-order
+ * tree and the CPU's index order differ only by double rounding (1e-12
+ * relative is far above it and far below any wrong term); the counts (dead
+ * columns, saturated elements) are exact. monitor_nonfinite must name the
+ * same first index, step and kind as the CPU, and leave an earlier record. */
+static void test_monitor(void) {
+  static const int shapes[][2] = {{1, 1}, {3, 7}, {129, 33}, {4096, 10}, {64, 1024}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    int B = shapes[k][0], C = shapes[k][1];
+    size_t n = (size_t)B * C;
+    float *x = hvec(n), *y = hvec(n);
+    fill(x, n, -1.0, 1.0);
+    fill(y, n, -1.0, 1.0);
+    for (int c = 0; c < C; c += 3) /* dead columns: <= 0 in every row (one exactly 0) */
+      for (int b = 0; b < B; b++) x[(size_t)b * C + c] = b == 0 ? 0.0f : -fabsf(x[(size_t)b * C + c]);
+    for (size_t i = 0; i < n; i += 5) x[i] = i % 2 ? 0.995f : -0.995f; /* saturated at |x| >= 0.99 */
+    double want[6] = {0.5, -0.25, 1.0, 2.0, 0.125, 0.0}, got[6];
+    cpu->monitor_stats(want, x, B, C, -0.99f, 0.99f);
+    cpu->monitor_sumsq(want + 4, x, NULL, n);
+    cpu->monitor_sumsq(want + 5, x, y, n);
+    double init[6] = {0.5, -0.25, 1.0, 2.0, 0.125, 0.0};
+    double *d = (double *)gpu->alloc(sizeof init, "monitor accumulators");
+    gpu->upload(d, init, sizeof init);
+    float *dx = to_gpu(x, n), *dy = to_gpu(y, n);
+    long before = ds_cuda_launch_count();
+    gpu->monitor_stats(d, dx, B, C, -0.99f, 0.99f);
+    gpu->monitor_sumsq(d + 4, dx, NULL, n);
+    gpu->monitor_sumsq(d + 5, dx, dy, n);
+    CHECK(launches_since(before) == 3, "monitor B=%d C=%d: %ld launches for stats + 2 sumsq, want 3", B, C,
+          launches_since(before));
+    gpu->download(got, d, sizeof got);
+    static const char *const names[6] = {"sum", "sum of squares", "dead columns", "saturated", "sumsq(x)",
+                                         "sumsq(x - y)"};
+    for (int i = 0; i < 6; i++) {
+      int exact = i == 2 || i == 3;
+      double tol = exact ? 0.0 : 1e-12 * (fabs(want[i]) + (double)n);
+      CHECK(fabs(got[i] - want[i]) <= tol, "monitor B=%d C=%d %s: GPU %.17g, CPU %.17g", B, C, names[i], got[i],
+            want[i]);
+    }
+    /* non-finite: none, then a NaN and an Inf (the first one is named), then a later call keeps it */
+    int64_t step = 41, rec_c[3] = {-1, -1, 0}, rec_g[3];
+    int64_t *d_rec = (int64_t *)gpu->alloc(sizeof rec_c, "nonfinite record");
+    int64_t *d_step = (int64_t *)gpu->alloc(sizeof step, "step");
+    gpu->upload(d_step, &step, sizeof step);
+    gpu->upload(d_rec, rec_c, sizeof rec_c);
+    gpu->monitor_nonfinite(d_rec, dx, n, d_step);
+    gpu->download(rec_g, d_rec, sizeof rec_g);
+    CHECK(rec_g[0] == -1 && rec_g[1] == -1 && rec_g[2] == 0, "monitor_nonfinite B=%d C=%d: all finite, yet recorded "
+          "{%lld, %lld, %lld}", B, C, (long long)rec_g[0], (long long)rec_g[1], (long long)rec_g[2]);
+    size_t first = n / 2, second = n - 1;
+    x[second] = INFINITY;
+    x[first] = first == second ? INFINITY : NAN;
+    gpu->upload(dx, x, n * sizeof(float));
+    cpu->monitor_nonfinite(rec_c, x, n, &step);
+    gpu->monitor_nonfinite(d_rec, dx, n, d_step);
+    gpu->download(rec_g, d_rec, sizeof rec_g);
+    CHECK(memcmp(rec_c, rec_g, sizeof rec_c) == 0 && rec_c[1] == (int64_t)first,
+          "monitor_nonfinite B=%d C=%d: GPU {%lld, %lld, %lld}, CPU {%lld, %lld, %lld}", B, C, (long long)rec_g[0],
+          (long long)rec_g[1], (long long)rec_g[2], (long long)rec_c[0], (long long)rec_c[1], (long long)rec_c[2]);
+    step = 99;
+    gpu->upload(d_step, &step, sizeof step);
+    x[0] = NAN;
+    gpu->upload(dx, x, n * sizeof(float));
+    gpu->monitor_nonfinite(d_rec, dx, n, d_step);
+    gpu->download(rec_g, d_rec, sizeof rec_g);
+    CHECK(memcmp(rec_c, rec_g, sizeof rec_c) == 0, "monitor_nonfinite B=%d C=%d: a later call replaced the first "
+          "record", B, C);
+    void *bufs[] = {d, dx, dy, d_rec, d_step};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu->free(bufs[i]);
+    free(x);
+    free(y);
+  }
+}
+
 /* ---- out of memory: one line with the sizes, exit 1 ---------------------------------------
  * Through the binary (the message exits the process): a 4 TB parameter buffer. */
 static void test_oom(void) {
@@ -1265,6 +1357,7 @@ int main(void) {
   test_hidden();
   test_softmax();
   test_axpy();
+  test_monitor();
   test_optim();
   test_graph();
   test_trainer_graph();

@@ -12,8 +12,12 @@
 #      the CUDA error naming the injected kernel, and the last checkpoint intact
 #      (resuming from it ends byte-identical to the run without the fault);
 #   5. --on-nonfinite skip and a log every 10 updates (eager updates between
-#      replays) train to a sane accuracy.
+#      replays) train to a sane accuracy;
+#   6. real non-finite values (lr 3e38 overflows by the second update): stop
+#      mode exits 1 naming the same update as the CPU run, skip mode finishes
+#      with the CPU run's skip count and a loadable checkpoint.
 set -u -o pipefail
+MNIST_ONLY=1 # the accuracy thresholds below are for digits
 . "$(dirname "$0")/mnist_suite.sh" test_cuda_train
 field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$2"; }
 strip_timing() { sed -e 's/"seconds":[^,}]*//' -e 's/"samples_per_second":[^,}]*//' "$1"; }
@@ -85,6 +89,26 @@ rc=$?
 acc=$(field test_accuracy "$W/skip.json")
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.85) }' || fail "skip mode, log every 10: test accuracy $acc, want >= 0.85"
 [ "$(lines "$W/log.csv")" -ge 5 ] || fail "skip mode: the log has $(lines "$W/log.csv") lines"
+
+# ---- 6. real NaN/Inf in stop and skip mode, against the CPU
+NF=(train "${DATAFLAGS[@]}" --hidden 16,8 --seed 3 --lr 3e38 --quiet)
+update_of() { sed -n 's/.* at update \([0-9]*\).*/\1/p' "$1" | head -n 1; }
+"$DESCENT" "${NF[@]}" --backend cpu --epochs 2 >/dev/null 2>"$W/nf-cpu.err"
+"$DESCENT" "${NF[@]}" --backend cuda --epochs 2 >/dev/null 2>"$W/nf-gpu.err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "stop mode on the GPU: exit $rc, want 1: $(cat "$W/nf-gpu.err")"
+grep -Eq 'diverged: the gradient of fc[0-9] (weight|bias) is (NaN|Inf) at update [0-9]+' "$W/nf-gpu.err" ||
+  fail "stop mode on the GPU: the line does not name the tensor, NaN/Inf and the update: $(cat "$W/nf-gpu.err")"
+[ -n "$(update_of "$W/nf-cpu.err")" ] && [ "$(update_of "$W/nf-gpu.err")" = "$(update_of "$W/nf-cpu.err")" ] ||
+  fail "stop mode: the GPU stops at update '$(update_of "$W/nf-gpu.err")', the CPU at '$(update_of "$W/nf-cpu.err")'"
+"$DESCENT" "${NF[@]}" --backend cpu --epochs 1 --on-nonfinite skip --json >"$W/nf-cpu.json" 2>/dev/null
+"$DESCENT" "${NF[@]}" --backend cuda --epochs 1 --on-nonfinite skip --json --save "$W/nf.ckpt" >"$W/nf-gpu.json" 2>"$W/err"
+rc=$?
+[ "$rc" -eq 0 ] || fail "skip mode on the GPU: exit $rc: $(cat "$W/err")"
+sc=$(field skipped_steps "$W/nf-cpu.json"); sg=$(field skipped_steps "$W/nf-gpu.json")
+[ -n "$sc" ] && [ "$sc" -gt 0 ] && [ "$sg" = "$sc" ] || fail "skip mode: the GPU skipped '$sg' updates, the CPU '$sc'"
+"$DESCENT" eval --backend cuda "${DATAFLAGS[@]}" --checkpoint "$W/nf.ckpt" >/dev/null 2>"$W/err" ||
+  fail "skip mode: the GPU's checkpoint does not load: $(cat "$W/err")"
 
 if [ "$failures" -gt 0 ]; then
   echo "test_cuda_train: $failures check(s) FAILED"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End to end on real digits: the 10,000 MNIST test digits in
-# $DS_SHARED_DIR/datasets/mnist-t10k, first 8,000 to train, last 2,000 to test,
+# End to end on real digits: the 10,000 MNIST test digits (found as
+# tests/mnist_suite.sh says), first 8,000 to train, last 2,000 to test,
 # a 784-128-10 ReLU MLP with plain SGD (lr 0.1, batch 64) for 20 epochs
 # (about 1.2 s per run on one core). Two seeds run; each must pass.
 #
@@ -13,16 +13,12 @@
 # seed and fail a pipeline that learns no more than a linear model.
 set -u
 D=${DESCENT:?DESCENT must point at the descent binary}
-SHARED=${DS_SHARED_DIR:-$(dirname "$0")/../../shared}
-M=$SHARED/datasets/mnist-t10k
-if [ ! -f "$M/t10k-images-idx3-ubyte.gz" ] || [ ! -f "$M/t10k-labels-idx1-ubyte.gz" ]; then
-  echo "test_e2e_mnist: skipped: $M does not hold the MNIST t10k files"
-  exit 77
-fi
+MNIST_ONLY=1 # the thresholds below are for digits
+. "$(dirname "$0")/mnist_suite.sh" test_e2e_mnist
 fails=0
 for seed in 1 2; do
-  out=$("$D" train --backend cpu --train-images "$M/t10k-images-idx3-ubyte.gz" \
-    --train-labels "$M/t10k-labels-idx1-ubyte.gz" --test-fraction 0.2 --hidden 128 \
+  out=$("$D" train --backend cpu --train-images "$IMAGES" \
+    --train-labels "$LABELS" --test-fraction 0.2 --hidden 128 \
     --optimizer sgd --lr 0.1 --batch-size 64 --epochs 20 --seed "$seed" --json --quiet)
   rc=$?
   if [ "$rc" != 0 ]; then

@@ -34,6 +34,8 @@ int ds_cli_model_flags(ds_flag *out, ds_train_config *cfg);
 /* --batch-size N|full (into an int; full = 0) */
 int ds_cli_parse_batch(const char *value, void *ptr, char *err, size_t errlen);
 extern const char *const ds_cli_samplings[];
+/* --on-nonfinite values, in ds_nonfinite_mode order. */
+extern const char *const ds_cli_nonfinite_modes[];
 
 /* Comma-separated integer list parser for --hidden (into ds_mlp_spec). */
 int ds_cli_parse_hidden(const char *value, void *spec, char *err, size_t errlen);

@@ -22,6 +22,7 @@ static const char *const activations[] = {"relu", "leaky_relu", "tanh", "sigmoid
 static const char *const dropout_forms[] = {"inverted", "scale-at-test", NULL};
 static const char *const inits[] = {"auto", "he-normal", "he-uniform", "xavier-normal", "xavier-uniform", "pytorch", NULL};
 const char *const ds_cli_samplings[] = {"shuffle", "replacement", "sequential", NULL};
+const char *const ds_cli_nonfinite_modes[] = {"stop", "skip", NULL};
 
 int ds_cli_model_flags(ds_flag *out, ds_train_config *cfg) {
   ds_flag f[DS_MODEL_FLAG_COUNT] = {

@@ -10,7 +10,6 @@
 #include "descent/common.h"
 #include "descent/train.h"
 
-static const char *const nonfinite_modes[] = {"stop", "skip", NULL};
 
 /* A JSON number, or null for a value that does not exist (no updates ran). */
 static const char *json_number(char *buf, size_t len, double v) {
@@ -63,7 +62,7 @@ int ds_cmd_train(int argc, char **argv) {
     {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
     {"--tf32", DS_FLAG_BOOL, &cfg.tf32, NULL, "CUDA: TF32 tensor-core GEMMs (10-bit mantissa inputs; default full FP32)"},
-    {"--deterministic", DS_FLAG_BOOL, &cfg.deterministic, NULL, "CUDA: bit-identical runs for the same flags and GPU model (no atomic split-K GEMMs); the CPU always is"},
+    {"--deterministic", DS_FLAG_BOOL, &cfg.deterministic, NULL, "bit-identical runs for the same flags, GPU model and library versions; both backends always give them (see README, Determinism)"},
     {"--no-graph", DS_FLAG_BOOL, &cfg.no_graph, NULL, "CUDA: run every op eagerly instead of replaying the training step as one captured CUDA graph (debugging)"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results as the last line of stdout"},
     {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "nothing on stderr but errors: no progress bar, log-point lines, warnings or notes"},
@@ -74,7 +73,7 @@ int ds_cmd_train(int argc, char **argv) {
     {"--log-every", DS_FLAG_LONG, &cfg.log_every, "N", "a log point (evaluation, log row, stderr line) every N updates (0 = at the end of each epoch)", "[0,inf)"},
     {"--val-fraction", DS_FLAG_FLOAT, &cfg.val_fraction, "F", "hold out F of the training set (seeded shuffle) for validation: val_loss, val_accuracy", "[0,1)"},
     {"--early-stop", DS_FLAG_INT, &cfg.early_stop, "P", "stop when val_loss has not improved for P log points; keep (and --save) the best state (needs --val-fraction)", "[0,inf)"},
-    {"--on-nonfinite", DS_FLAG_CHOICE, &cfg.on_nonfinite, NULL, "a NaN/Inf loss or gradient: stop (exit 1 naming the update and layer) or skip the update", .choices = nonfinite_modes},
+    {"--on-nonfinite", DS_FLAG_CHOICE, &cfg.on_nonfinite, NULL, "a NaN/Inf loss or gradient: stop (exit 1 naming the update and layer) or skip the update", .choices = ds_cli_nonfinite_modes},
     {NULL},
   };
   memcpy(flags + n, loop, sizeof loop);

@@ -205,6 +205,7 @@ int ds_cmd_verify(int argc, char **argv) {
     {"--drop-last", DS_FLAG_BOOL, &cfg.drop_last, NULL, "drop the last, smaller batch of an epoch"},
     {"--accum", DS_FLAG_INT, &cfg.accum, "K", "average the gradients of K batches per update", "[1,inf)"},
     {"--seed", DS_FLAG_U64, &cfg.seed, "S", "seed of init, shuffling and dropout"},
+    {"--on-nonfinite", DS_FLAG_CHOICE, &cfg.on_nonfinite, NULL, "both sides: stop at a NaN/Inf, or skip such updates (the skip path: a host decision between backward and update)", .choices = ds_cli_nonfinite_modes},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)", .group = "Comparison"},
     {"--tf32", DS_FLAG_BOOL, &tf32, NULL, "TF32 tensor-core GEMMs on the GPU (and the TF32 tolerances)"},
     {"--no-graph", DS_FLAG_BOOL, &cfg.no_graph, NULL, "run the GPU's updates eagerly instead of replaying the captured CUDA graph"},

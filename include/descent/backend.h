@@ -157,8 +157,11 @@ typedef struct ds_backend {
   /* ---- execution options (NULL where they mean nothing: the CPU) ---------- */
   /* TF32 tensor-core GEMMs (10-bit mantissa inputs, FP32 accumulation). */
   void (*set_tf32)(int on);
-  /* Bit-identical results run to run: reductions without float atomics and
-   * GEMM algorithms without in-place (atomic) split-K reduction. */
+  /* Ask for bit-identical results run to run at some cost in speed. NULL
+   * where the backend always gives them: the CPU, and CUDA (fixed-order
+   * reductions without float atomics, one stream, fixed cuBLAS workspaces;
+   * cuBLAS promises identical bits for the same GPU model, SM count and
+   * library version). */
   void (*set_deterministic)(int on);
 
   /* ---- graphs (NULL: the backend runs every op eagerly) ------------------- *
