@@ -134,6 +134,36 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
   if (train->n_classes < 2) ds_fatal(DS_EXIT_USAGE, "%s: labels hold a single class", tl);
 }
 
+void ds_data_load_test(const ds_data_source *src, ds_dataset *test) {
+  memset(test, 0, sizeof *test);
+  char b1[1100], b2[1100];
+  const char *vi = src->test_images, *vl = src->test_labels;
+  if (!vi != !vl) ds_fatal(DS_EXIT_USAGE, "--test-images and --test-labels go together");
+  if (vi && src->test_fraction > 0.0f) ds_fatal(DS_EXIT_USAGE, "--test-fraction: not with explicit test files");
+  if (!vi && (src->train_images || src->train_labels || src->test_fraction > 0.0f)) {
+    /* the test set is the tail of a training file: load it all, keep the tail */
+    ds_dataset train;
+    ds_data_load(src, &train, test);
+    ds_dataset_free(&train);
+    return;
+  }
+  if (!vi) {
+    const char *dir = src->data_dir, *flag = "--data";
+    if (!dir) {
+      const char *name = src->dataset ? src->dataset : "fashion-mnist";
+      dir = ds_dataset_dir(name);
+      flag = "--dataset";
+      if (!dir) ds_fatal(DS_EXIT_USAGE, "--dataset: unknown dataset '%s' (expected fashion-mnist or mnist)", name);
+    }
+    if (!is_dir(dir)) ds_fatal(DS_EXIT_USAGE, "%s: %s is not a directory", flag, dir);
+    vi = find_in_dir(dir, "t10k-images-idx3-ubyte", b1, sizeof b1);
+    vl = find_in_dir(dir, "t10k-labels-idx1-ubyte", b2, sizeof b2);
+    if (!vi || !vl)
+      ds_fatal(DS_EXIT_USAGE, "%s: %s has no t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]", flag, dir);
+  }
+  load_pair(vi, vl, test);
+}
+
 void ds_dataset_free(ds_dataset *d) {
   free(d->images);
   free(d->labels);

@@ -157,7 +157,7 @@ int main(void) {
   size_t n = read_file(path, &bytes);
   size_t hlen = (size_t)le(bytes + 12, 4);
   size_t np = t.model.n_params, ns = t.model.n_stats;
-  CHECK(memcmp(bytes, "DSCKPT01", 8) == 0 && le(bytes + 8, 4) == 1, "magic and version");
+  CHECK(memcmp(bytes, "DSCKPT01", 8) == 0 && le(bytes + 8, 4) == 2, "magic and version 2");
   CHECK(n == 16 + hlen + 4 + 16 * 5 + 4 * (4 * np + ns), "file size %zu = header + 5 tensors", n);
   const unsigned char *tp = bytes + 16 + hlen + 4;
   CHECK(le(tp, 4) == 0 && le(tp + 4, 8) == np, "first tensor: params, %zu values", np);
@@ -184,8 +184,11 @@ int main(void) {
   copy[0] = 'X';
   expect_bad("wrong magic", copy, n);
   memcpy(copy, bytes, n);
-  copy[8] = 2;
-  expect_bad("wrong version", copy, n);
+  copy[8] = 3;
+  expect_bad("a version from the future", copy, n);
+  memcpy(copy, bytes, n);
+  copy[8] = 0;
+  expect_bad("version 0", copy, n);
   memcpy(copy, bytes, n);
   copy = realloc(copy, n + 1);
   copy[n] = 0;

@@ -218,7 +218,7 @@ c = bytearray(b); struct.pack_into('<f', c, H + 4 * 9, 1.5); w('dropout.ckpt', f
 c = bytearray(b); struct.pack_into('<i', c, H + 4 * 3, 1 << 24); w('width.ckpt', fix(c))
 c = bytearray(b); struct.pack_into('<i', c, H + 4 * 2, 200); w('layers.ckpt', fix(c))
 c = bytearray(b); struct.pack_into('<I', c, 12, 0xFFFFFFF0); w('hlen.ckpt', bytes(c))
-c = bytearray(b); struct.pack_into('<I', c, 8, 2); w('version.ckpt', fix(c))
+c = bytearray(b); struct.pack_into('<I', c, 8, 3); w('version.ckpt', fix(c))
 # the first tensor claims 2^40 floats (4 TiB): refused before any allocation
 c = bytearray(b); struct.pack_into('<Q', c, 16 + hlen + 4 + 4, 1 << 40); w('count.ckpt', fix(c))
 w('trailing.ckpt', fix(b + b'\0' * 4))
@@ -235,7 +235,7 @@ dropout.ckpt|a model setting is out of range
 width.ckpt|do not match its model
 layers.ckpt|malformed header
 hlen.ckpt|absurd header size
-version.ckpt|version 2, this descent reads version 1
+version.ckpt|version 3, this descent reads versions 1 to 2
 count.ckpt|where the parameters
 trailing.ckpt|trailing bytes after the last tensor
 inf-state.ckpt|non-finite value in the optimizer v
@@ -380,9 +380,9 @@ if [ "${AS[0]:-}" = skip ]; then
   echo "note: running as root without setpriv: the read-only folder checks are skipped"
 else
   runas "${QUICK[@]}" --save "$ro/new.ckpt"
-  WHAT="--save into a read-only folder" check 1 "cannot save the checkpoint" "$ro/new.ckpt"
+  WHAT="--save into a read-only folder" check 1 "cannot write there" "$ro/new.ckpt"
   runas "${QUICK[@]}" --save "$ro/prev.ckpt"
-  WHAT="--save over a checkpoint in a read-only folder" check 1 "cannot save" "$ro/prev.ckpt"
+  WHAT="--save over a checkpoint in a read-only folder" check 1 "cannot write there" "$ro/prev.ckpt"
   checks=$((checks + 1))
   cmp -s "$tmp/good.ckpt" "$ro/prev.ckpt" || fail "a failed save changed the previous checkpoint"
   runas playground --fn bowl --steps 3 --plot "$ro/p.svg"
@@ -396,7 +396,7 @@ else
 fi
 # a save path below a regular file (ENOTDIR)
 run "${QUICK[@]}" --save "$tmp/good.ckpt/x.ckpt"
-WHAT="--save below a file" check 1 "cannot save" "$tmp/good.ckpt/x.ckpt"
+WHAT="--save below a file" check 1 "cannot write there" "$tmp/good.ckpt/x.ckpt"
 # a full disk: /dev/full takes opens and fails every write (ENOSPC)
 if [ -w /dev/full ]; then
   "$D" "${QUICK[@]}" --json >/dev/full 2>"$tmp/err"
@@ -413,14 +413,21 @@ if [ -w /dev/full ]; then
     --checkpoint "$tmp/good.ckpt" --json >/dev/full 2>"$tmp/err"
   rc=$?; errfile=$tmp/err
   WHAT="eval --json > /dev/full" check 1 "standard output"
-  ln -s /dev/full "$tmp/full.svg"
+  # a picture is written to FILE.tmp, then renamed: that temporary on a full disk
+  echo previous >"$tmp/full.svg"
+  ln -s /dev/full "$tmp/full.svg.tmp"
   run playground --fn bowl --steps 3 --plot "$tmp/full.svg"
-  WHAT="--plot onto a full disk" check 1 "" "$tmp/full.svg"
-  if grep -q -- '--log ' <("$D" train --help); then
-    ln -s /dev/full "$tmp/full.csv"
-    run "${QUICK[@]}" --log "$tmp/full.csv"
-    WHAT="--log onto a full disk" check 1 "" "$tmp/full.csv"
-  fi
+  WHAT="--plot onto a full disk" check 1 "No space" "$tmp/full.svg"
+  checks=$((checks + 1))
+  [ "$(cat "$tmp/full.svg")" = previous ] || fail "a failed --plot changed the file that was there"
+  # a device as the output itself: refused before any work (exit 2)
+  ln -s /dev/full "$tmp/full.csv"
+  run "${QUICK[@]}" --log "$tmp/full.csv"
+  WHAT="--log onto a device (through a link)" check 2 "not a regular file" "$tmp/full.csv"
+  run "${QUICK[@]}" --save /dev/full
+  WHAT="--save /dev/full" check 2 "not a regular file" /dev/full
+  checks=$((checks + 1))
+  [ -c /dev/full ] || fail "--save /dev/full replaced the device"
 fi
 
 # ---- 5. out of memory: absurd sizes fail with the sizes, exit 1 ----------------------

@@ -412,9 +412,9 @@ static void test_log(void) {
   ds_log lg;
   int code = 0;
   char err[256];
-  CHECK(ds_log_open(&lg, "/tmp/x.txt", &code, err, sizeof err) != 0 && code == 2, "--log needs .csv or .jsonl");
-  CHECK(ds_log_open(&lg, "/nonexistent-dir/x.csv", &code, err, sizeof err) != 0 && code == 1, "unwritable: exit 1");
-  CHECK(ds_log_open(&lg, path, &code, err, sizeof err) == 0, "open %s", path);
+  CHECK(ds_log_open(&lg, "/tmp/x.txt", 0, &code, err, sizeof err) != 0 && code == 2, "--log needs .csv or .jsonl");
+  CHECK(ds_log_open(&lg, "/nonexistent-dir/x.csv", 0, &code, err, sizeof err) != 0 && code == 1, "unwritable: exit 1");
+  CHECK(ds_log_open(&lg, path, 0, &code, err, sizeof err) == 0, "open %s", path);
   ds_log_field f[3] = {{"step", 10}, {"train_loss", 0.25}, {"grad_norm_fc1", NAN}};
   const char *w[2] = {"dead_fc1 = 0.62: \"too many\"", "second"};
   ds_log_row(&lg, f, 3, w, 2);
@@ -428,7 +428,7 @@ static void test_log(void) {
   CHECK(got && strcmp(got, want) == 0, "CSV log:\n%s\nwant:\n%s", got ? got : "(none)", want);
   remove(path);
   snprintf(path, sizeof path, "/tmp/test_monitor_%d.jsonl", (int)getpid());
-  CHECK(ds_log_open(&lg, path, &code, err, sizeof err) == 0, "open %s", path);
+  CHECK(ds_log_open(&lg, path, 0, &code, err, sizeof err) == 0, "open %s", path);
   f[0].value = 10, f[2].value = NAN;
   ds_log_row(&lg, f, 3, w, 2);
   ds_log_close(&lg);

@@ -60,7 +60,7 @@ expect2 "truncated" "$W/trunc.ckpt" >/dev/null
 { printf 'NOTCKPT!'; tail -c +9 "$W/a2.ckpt"; } > "$W/magic.ckpt"
 expect2 "wrong magic" "$W/magic.ckpt" >/dev/null
 expect2 "missing file" "$W/none.ckpt" >/dev/null
-expect2 "wrong width" "$W/a2.ckpt" --hidden 16,9 | grep -q "hidden layer 2" || fail "wrong width: layer not named"
+expect2 "wrong width" "$W/a2.ckpt" --hidden 16,9 | grep -q -- "--hidden: 16,8 in the checkpoint, 16,9 now" || fail "wrong width: the widths are not named"
 err=$("$DESCENT" train --backend cpu "${DATAFLAGS[@]}" --hidden 16,8 --batchnorm --optimizer sgd --quiet \
       --epochs 2 --resume "$W/a2.ckpt" 2>&1 >/dev/null); rc=$?
 [ $rc = 2 ] && [[ "$err" == *optimizer* ]] || fail "resume with another optimizer: exit $rc: $err"

@@ -40,4 +40,10 @@ extern const char *const ds_cli_nonfinite_modes[];
 /* Comma-separated integer list parser for --hidden (into ds_mlp_spec). */
 int ds_cli_parse_hidden(const char *value, void *spec, char *err, size_t errlen);
 
+/* JSON: a number, or null when it is NaN or infinite (the value does not
+ * exist); a string with quotes, backslashes and control characters escaped
+ * (truncated to fit len). Both write into buf and return it. */
+const char *ds_json_number(char *buf, size_t len, double v);
+const char *ds_json_string(char *buf, size_t len, const char *s);
+
 #endif

@@ -12,8 +12,8 @@
 
 static const char *eval_summary =
     "Evaluate a checkpoint written by `descent train --save` on a test set. The model\n"
-    "(widths, activation, batchnorm, dropout form) comes from the checkpoint; give the\n"
-    "data flags of the training run (the same training file matters with --standardize).";
+    "(widths, activation, batchnorm, dropout form) and its input scaling come from the\n"
+    "checkpoint; only the test files are read (--data DIR needs just the t10k files).";
 
 int ds_cmd_eval(int argc, char **argv) {
   ds_data_source src = {0};
@@ -39,24 +39,44 @@ int ds_cmd_eval(int argc, char **argv) {
   char err[1024];
   if (ds_checkpoint_read(path, &ck, err, sizeof err) != DS_CKPT_OK) ds_fatal(DS_EXIT_USAGE, "%s", err);
   const ds_backend *be = ds_backend_select(backend, device);
-  ds_dataset train, test;
-  ds_data_load(&src, &train, &test);
   ds_train_config cfg = ck.cfg;
   cfg.quiet = 1;
+  ds_dataset train, test;
   ds_trainer t;
-  ds_trainer_init(&t, be, &cfg, &train, &test);
+  if (ck.has_scaling || !cfg.standardize) {
+    /* the model and its input scaling come from the checkpoint: the test set is all it needs */
+    ds_data_load_test(&src, &test);
+    if (test.d != ck.n_inputs)
+      ds_fatal(DS_EXIT_USAGE, "%s: the images have %d values (%dx%d), the model takes %d", path, test.d, test.rows,
+               test.cols, ck.n_inputs);
+    if (test.n_classes > ck.n_classes)
+      ds_fatal(DS_EXIT_USAGE, "%s: the test labels go up to %d, the model has %d classes", path, test.n_classes - 1,
+               ck.n_classes);
+    test.n_classes = ck.n_classes;
+    cfg.val_fraction = 0.0f; /* the trainer's "training set" here is the test set: nothing is trained */
+    cfg.batch_size = 2, cfg.drop_last = 1, cfg.accum = 1;
+    train = test;
+    ds_trainer_init(&t, be, &cfg, &test, &test);
+    train.images = train.labels = NULL; /* shared with test */
+  } else {
+    /* a version-1 checkpoint with --standardize: the scaling comes from the training data, as it did */
+    ds_data_load(&src, &train, &test);
+    ds_trainer_init(&t, be, &cfg, &train, &test);
+  }
   if (ds_checkpoint_check(&ck, &t, err, sizeof err) != 0)
     ds_fatal(DS_EXIT_USAGE, "%s: does not fit this data: %s", path, err);
   ds_checkpoint_restore(&t, &ck);
   double loss, acc;
   ds_trainer_evaluate(&t, t.test_images, t.test_labels, t.n_test, &loss, &acc);
+  char ls[32], as[32], ps[2 * DS_PATH_MAX];
   if (json)
-    printf("{\"checkpoint\":\"%s\",\"backend\":\"%s\",\"params\":%zu,\"epochs\":%ld,\"steps\":%ld,"
-           "\"test_samples\":%d,\"test_loss\":%.9g,\"test_accuracy\":%.9g}\n",
-           path, be->name, t.model.n_params, t.epoch, t.step, t.n_test, loss, acc);
+    printf("{\"checkpoint\":%s,\"backend\":\"%s\",\"params\":%zu,\"epochs\":%ld,\"steps\":%ld,"
+           "\"test_samples\":%d,\"test_loss\":%s,\"test_accuracy\":%s}\n",
+           ds_json_string(ps, sizeof ps, path), be->name, t.model.n_params, t.epoch, t.step, t.n_test, ds_json_number(ls, sizeof ls, loss),
+           ds_json_number(as, sizeof as, acc));
   else
-    printf("test_accuracy %.4f  test_loss %.4f  (%d samples; checkpoint after %ld epochs, %ld updates)\n", acc, loss,
-           t.n_test, t.epoch, t.step);
+    printf("test_accuracy %.4f  test_loss %.4f  (%d samples; checkpoint after %ld update%s, %ld full epoch%s)\n", acc,
+           loss, t.n_test, t.step, t.step == 1 ? "" : "s", t.epoch, t.epoch == 1 ? "" : "s");
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
   ds_checkpoint_free(&ck);
   ds_trainer_free(&t);

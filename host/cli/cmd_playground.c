@@ -205,8 +205,8 @@ int ds_cmd_playground(int argc, char **argv) {
   }
   if (steps < 0) steps = fn->steps;
   char err[512];
-  if (plot && ds_playground_plot_check(plot, err, sizeof err) != 0)
-    ds_fatal(DS_EXIT_USAGE, "playground: %s", err);
+  int code = plot ? ds_playground_plot_check(plot, err, sizeof err) : 0;
+  if (code != 0) ds_fatal(code, "playground: %s", err);
 
   /* --optimizer a,b,c: each name resolved on its own copy of the flags */
   char names_buf[512];

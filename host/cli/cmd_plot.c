@@ -28,7 +28,8 @@ int ds_cmd_plot(int argc, char **argv) {
   if (npos != 1) ds_fatal(DS_EXIT_USAGE, "plot: expected one log file (see 'descent plot --help')");
   if (!out) ds_fatal(DS_EXIT_USAGE, "plot: -o FILE.svg|FILE.png is required");
   char err[512];
-  if (ds_picture_check("-o", out, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "plot: %s", err);
+  int code = ds_picture_check("-o", out, err, sizeof err);
+  if (code != 0) ds_fatal(code, "plot: %s", err);
   ds_log_table t;
   ds_log_table_read(pos[0], &t);
   const char *base = strrchr(pos[0], '/');

@@ -9,25 +9,27 @@
 #include "descent/checkpoint.h"
 #include "descent/common.h"
 #include "descent/train.h"
+#include "train/log.h"
 
-
-/* A JSON number, or null for a value that does not exist (no updates ran). */
-static const char *json_number(char *buf, size_t len, double v) {
-  if (isfinite(v)) snprintf(buf, len, "%.9g", v);
-  else snprintf(buf, len, "null");
-  return buf;
-}
 
 /* The JSON keys of validation, early stopping and skipped updates. */
 static const char *json_monitoring(char *buf, size_t len, const ds_train_config *cfg, const ds_train_result *r) {
-  char a[32], b[32];
+  char a[32], b[32], c[32];
   int n = snprintf(buf, len, "\"skipped_steps\":%ld,", r->skipped);
   if (cfg->val_fraction > 0.0f)
-    n += snprintf(buf + n, len - (size_t)n, "\"val_loss\":%s,\"val_accuracy\":%s,", json_number(a, sizeof a, r->val_loss),
-                  json_number(b, sizeof b, r->val_accuracy));
-  if (cfg->early_stop > 0)
-    snprintf(buf + n, len - (size_t)n, "\"stopped_early\":%s,\"best_step\":%ld,", r->stopped_early ? "true" : "false",
-             r->best_step);
+    n += snprintf(buf + n, len - (size_t)n, "\"val_loss\":%s,\"val_accuracy\":%s,", ds_json_number(a, sizeof a, r->val_loss),
+                  ds_json_number(b, sizeof b, r->val_accuracy));
+  if (cfg->early_stop > 0) {
+    if (r->best_step >= 0) snprintf(c, sizeof c, "%ld", r->best_step);
+    else snprintf(c, sizeof c, "null");
+    snprintf(buf + n, len - (size_t)n, "\"stopped_early\":%s,\"best_step\":%s,", r->stopped_early ? "true" : "false", c);
+  }
+  return buf;
+}
+
+/* "1 epoch", "2 epochs", "0.25 epochs" */
+static const char *epochs_text(char *buf, size_t len, double epochs) {
+  snprintf(buf, len, "%.4g epoch%s", epochs, epochs == 1.0 ? "" : "s");
   return buf;
 }
 
@@ -80,11 +82,15 @@ int ds_cmd_train(int argc, char **argv) {
   ds_flags_parse("train", flags, argc, argv, NULL, 0, "[flags]", train_summary);
   ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
   if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
-  if (cfg.log_path) { /* the name now, before the data loads (host/train/log.c opens it) */
-    size_t len = strlen(cfg.log_path);
-    if (!(len > 4 && strcmp(cfg.log_path + len - 4, ".csv") == 0) && !(len > 6 && strcmp(cfg.log_path + len - 6, ".jsonl") == 0))
-      ds_fatal(DS_EXIT_USAGE, "train: --log %s: expected a file name ending in .csv or .jsonl", cfg.log_path);
-  }
+  /* the outputs now, before the data loads and any update runs */
+  char err[1024], target_a[DS_PATH_MAX], target_b[DS_PATH_MAX];
+  int code;
+  if (cfg.log_path && ds_log_check(cfg.log_path, &code, err, sizeof err) != 0) ds_fatal(code, "train: %s", err);
+  if (cfg.save_path && (code = ds_output_check("--save", cfg.save_path, err, sizeof err)) != 0)
+    ds_fatal(code, "train: %s", err);
+  if (cfg.log_path && cfg.save_path && ds_output_target(cfg.log_path, target_a, sizeof target_a) == 0 &&
+      ds_output_target(cfg.save_path, target_b, sizeof target_b) == 0 && strcmp(target_a, target_b) == 0)
+    ds_fatal(DS_EXIT_USAGE, "train: --log %s and --save %s name the same file", cfg.log_path, cfg.save_path);
   if (cfg.early_stop > 0 && cfg.val_fraction <= 0.0f)
     ds_fatal(DS_EXIT_USAGE, "train: --early-stop: needs --val-fraction F (stopping on the test set would leak it into training)");
   if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
@@ -96,7 +102,14 @@ int ds_cmd_train(int argc, char **argv) {
   ds_data_load(&src, &train, &test);
   ds_trainer t;
   ds_trainer_init(&t, be, &cfg, &train, &test);
-  if (resume) ds_checkpoint_resume_or_die(&t, resume);
+  if (resume) {
+    ds_checkpoint_resume_or_die(&t, resume);
+    int done = cfg.steps > 0 ? t.step >= cfg.steps : t.epoch >= cfg.epochs;
+    if (done && !cfg.quiet)
+      ds_note("--resume %s: nothing left to do: the checkpoint is after %ld updates (epoch %ld) and %s %ld asks for "
+              "no more (it counts from the start of the run); evaluating it as it is", resume, t.step, t.epoch,
+              cfg.steps > 0 ? "--steps" : "--epochs", cfg.steps > 0 ? cfg.steps : cfg.epochs);
+  }
   if (!cfg.quiet) {
     char desc[256];
     ds_mlp_describe(&t.model, desc, sizeof desc);
@@ -107,30 +120,34 @@ int ds_cmd_train(int argc, char **argv) {
   }
   ds_train_result r;
   ds_train_run(&t, &r);
-  if (r.interrupted) {
+  if (r.interrupted)
     fprintf(stderr, "descent: interrupted after update %ld%s%s\n", r.steps, cfg.save_path ? "; checkpoint written to " : "",
             cfg.save_path ? cfg.save_path : "");
-    ds_trainer_free(&t);
-    ds_dataset_free(&train);
-    ds_dataset_free(&test);
-    return DS_EXIT_INTERRUPTED;
-  }
   if (r.skipped > 0 && !cfg.quiet) ds_note("--on-nonfinite skip: skipped %ld of %ld updates", r.skipped, r.steps);
+  char ep[48], eval_ep[48];
+  epochs_text(ep, sizeof ep, r.epochs);
+  epochs_text(eval_ep, sizeof eval_ep, r.eval_epochs);
   if (json) {
     char tl[32], ta[32], vl[32], va[32], extra[256];
-    printf("{\"backend\":\"%s\",\"device\":\"%s\",\"optimizer\":\"%s\",\"params\":%zu,\"epochs\":%ld,"
+    printf("{\"backend\":\"%s\",\"device\":\"%s\",\"optimizer\":\"%s\",\"params\":%zu,\"epochs\":%.6g,"
            "\"steps\":%ld,\"batch_size\":%d,\"train_loss\":%s,\"train_accuracy\":%s,"
-           "\"test_loss\":%s,\"test_accuracy\":%s,%s\"graph_updates\":%ld,\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
+           "\"test_loss\":%s,\"test_accuracy\":%s,\"eval_step\":%ld,\"eval_epochs\":%.6g,%s\"graph_updates\":%ld,"
+           "\"interrupted\":%s,\"seconds\":%.3f,\"samples_per_second\":%.1f}\n",
            be->name, be->device, optimizer, t.model.n_params, r.epochs, r.steps, t.sampler.batch_size,
-           json_number(tl, sizeof tl, r.train_loss), json_number(ta, sizeof ta, r.train_accuracy),
-           json_number(vl, sizeof vl, r.test_loss), json_number(va, sizeof va, r.test_accuracy),
-           json_monitoring(extra, sizeof extra, &cfg, &r), t.graph_replays, r.seconds, r.samples_per_second);
-  } else
-    printf("test_accuracy %.4f  test_loss %.4f  (%ld epochs, %ld updates, %.1f s)\n", r.test_accuracy,
-           r.test_loss, r.epochs, r.steps, r.seconds);
+           ds_json_number(tl, sizeof tl, r.train_loss), ds_json_number(ta, sizeof ta, r.train_accuracy),
+           ds_json_number(vl, sizeof vl, r.test_loss), ds_json_number(va, sizeof va, r.test_accuracy), r.eval_step,
+           r.eval_epochs, json_monitoring(extra, sizeof extra, &cfg, &r), t.graph_replays,
+           r.interrupted ? "true" : "false", r.seconds, r.samples_per_second);
+  } else if (!r.interrupted) {
+    char state[128] = "";
+    if (r.eval_step != r.steps)
+      snprintf(state, sizeof state, "; the figures are of the state after update %ld (%s)", r.eval_step, eval_ep);
+    printf("test_accuracy %.4f  test_loss %.4f  (%s, %ld updates, %.1f s%s)\n", r.test_accuracy, r.test_loss, ep,
+           r.steps, r.seconds, state);
+  }
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
   ds_trainer_free(&t);
   ds_dataset_free(&train);
   ds_dataset_free(&test);
-  return DS_EXIT_OK;
+  return r.interrupted ? DS_EXIT_INTERRUPTED : DS_EXIT_OK;
 }

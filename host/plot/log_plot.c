@@ -4,6 +4,7 @@
  * PNG goes through rsvg-convert, as the playground's pictures do. */
 #include "plot/log_plot.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,16 +62,25 @@ static double *new_row(ds_log_table *t) {
 
 static double cell(const ds_log_table *t, int r, int c) { return c < 0 ? NAN : t->v[(size_t)r * MAX_COLS + c]; }
 
-/* A number ("nan", "inf" included), or NaN for anything else (text, empty). */
-static double parse_number(const char *s, size_t len) {
+/* A number ("nan", "inf" included; JSON's null and an empty cell are a
+ * missing value, NaN) into *v: 0, or -1 for anything else. */
+static int parse_number(const char *s, size_t len, double *v) {
   char buf[64];
-  if (len == 0 || len >= sizeof buf) return NAN;
+  while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\r')) len--;
+  if (len == 0 || (len == 4 && memcmp(s, "null", 4) == 0)) {
+    *v = NAN;
+    return 0;
+  }
+  if (len >= sizeof buf) return -1;
   memcpy(buf, s, len);
   buf[len] = '\0';
   char *end;
-  double v = strtod(buf, &end);
-  return end == buf + len ? v : NAN;
+  *v = strtod(buf, &end);
+  return end == buf + len && !isspace((unsigned char)buf[0]) ? 0 : -1;
 }
+
+/* The column that holds text, not numbers. */
+static int is_text_column(const char *name, size_t len) { return len == 8 && memcmp(name, "warnings", 8) == 0; }
 
 /* CSV cells: split at commas outside double quotes. */
 static int csv_cells(const char *line, const char **start, size_t *len, int max) {
@@ -119,8 +129,9 @@ static const char *json_skip(const char *p) {
   return p;
 }
 
-/* One flat JSON object per line; numbers kept, null/strings/arrays as NaN. */
-static int json_row(ds_log_table *t, const char *line) {
+/* One flat JSON object per line: numbers (null for a missing one), and text
+ * only in "warnings". 0, or -1 with what is wrong in why. */
+static int json_row(ds_log_table *t, const char *line, char *why, size_t whylen) {
   const char *p = line;
   while (*p == ' ') p++;
   if (*p != '{') return -1;
@@ -129,7 +140,7 @@ static int json_row(ds_log_table *t, const char *line) {
   int idx[MAX_COLS], n = 0;
   while (*p && *p != '}') {
     while (*p == ' ' || *p == ',') p++;
-    if (*p != '"') return -1;
+    if (*p != '"') return snprintf(why, whylen, "not a JSON object"), -1;
     const char *k = ++p;
     while (*p && *p != '"') p++;
     if (*p != '"') return -1;
@@ -142,10 +153,16 @@ static int json_row(ds_log_table *t, const char *line) {
     const char *v = p;
     p = json_skip(p);
     if (!p) return -1;
+    double x = NAN;
+    if (!is_text_column(k, klen) && parse_number(v, (size_t)(p - v), &x) != 0) {
+      snprintf(why, whylen, "\"%.*s\" holds %.*s, not a number", (int)(klen < 40 ? klen : 40), k,
+               (int)((size_t)(p - v) < 40 ? (size_t)(p - v) : 40), v);
+      return -1;
+    }
     int c = add_col(t, k, klen);
     if (c >= 0 && n < MAX_COLS) {
       idx[n] = c;
-      vals[n++] = parse_number(v, (size_t)(p - v));
+      vals[n++] = x;
     }
     while (*p == ' ') p++;
   }
@@ -168,8 +185,9 @@ void ds_log_table_read(const char *path, ds_log_table *t) {
     lineno++;
     if (got <= 1 && (line[0] == '\n' || line[0] == '\r')) continue;
     if (jsonl < 0) jsonl = line[0] == '{';
+    char why[160] = "not a JSON object";
     if (jsonl) {
-      if (json_row(t, line) != 0) ds_fatal(DS_EXIT_USAGE, "plot: %s:%ld: not a JSON object", path, lineno);
+      if (json_row(t, line, why, sizeof why) != 0) ds_fatal(DS_EXIT_USAGE, "plot: %s:%ld: %s", path, lineno, why);
       continue;
     }
     const char *start[MAX_COLS];
@@ -179,8 +197,15 @@ void ds_log_table_read(const char *path, ds_log_table *t) {
       for (int i = 0; i < n; i++) add_col(t, start[i], len[i]);
       continue;
     }
+    if (n != t->ncol)
+      ds_fatal(DS_EXIT_USAGE, "plot: %s:%ld: %d cells where the header has %d (a broken row)", path, lineno, n, t->ncol);
     double *row = new_row(t);
-    for (int i = 0; i < n && i < t->ncol; i++) row[i] = parse_number(start[i], len[i]);
+    for (int i = 0; i < n; i++) {
+      if (is_text_column(t->name[i], strlen(t->name[i]))) continue;
+      if (parse_number(start[i], len[i], &row[i]) != 0)
+        ds_fatal(DS_EXIT_USAGE, "plot: %s:%ld: column '%s' holds '%.*s', not a number", path, lineno, t->name[i],
+                 (int)(len[i] < 40 ? len[i] : 40), start[i]);
+    }
   }
   free(line);
   fclose(f);

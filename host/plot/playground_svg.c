@@ -221,7 +221,7 @@ static int draw_playground(FILE *f, const void *ctx) {
 int ds_playground_plot_file(const char *path, const ds_toy_fn *fn, const ds_plot_series *series,
                             int n, const char *title, const char *subtitle, char *err,
                             size_t errlen) {
-  if (ds_playground_plot_check(path, err, errlen) != 0) return -1;
+  if (ds_picture_check("--plot", path, err, errlen) != 0) return -1;
   playground_picture p = {fn, series, n, title, subtitle};
   return ds_picture_write(path, draw_playground, &p, err, errlen);
 }

@@ -20,8 +20,8 @@ typedef struct {
 int ds_playground_svg(FILE *f, const ds_toy_fn *fn, const ds_plot_series *series, int n,
                       const char *title, const char *subtitle);
 
-/* Whether `path` can be written: .svg always, .png when rsvg-convert is on
- * PATH. 0, or -1 with the reason in err. */
+/* Whether `path` can be written (ds_picture_check for --plot): 0, or the exit
+ * status to end with and the reason in err. */
 int ds_playground_plot_check(const char *path, char *err, size_t errlen);
 
 /* Write the picture to path (.svg directly, .png through rsvg-convert).

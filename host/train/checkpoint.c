@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,9 @@ static uint32_t n_tensors_of(const ds_checkpoint *ck) {
   return 1u + (ck->n_stats > 0) + !!ck->m + !!ck->v + !!ck->vmax + !!ck->gavg;
 }
 
-static void header_fields(codec *c, ds_checkpoint *ck, uint32_t *n_tensors) {
+/* Version 1 ends at micro_step; version 2 adds what makes a resume exact
+ * anywhere inside an epoch and an evaluation the same model as training. */
+static void header_fields(codec *c, ds_checkpoint *ck, uint32_t version, uint32_t *n_tensors) {
   ds_mlp_spec *s = &ck->cfg.model;
   ds_optim_config *o = &ck->cfg.optim;
   ds_train_config *t = &ck->cfg;
@@ -152,6 +155,17 @@ static void header_fields(codec *c, ds_checkpoint *ck, uint32_t *n_tensors) {
   IO_LONG(c, ck->step);
   IO_LONG(c, ck->epoch);
   IO_LONG(c, ck->micro_step);
+  if (version >= 2) {
+    IO_LONG(c, ck->epoch_batches);
+    IO_LONG(c, ck->skipped);
+    IO_INT(c, ck->n_train);
+    IO_INT(c, ck->n_val);
+    io_f32(c, &t->val_fraction);
+    IO_INT(c, t->on_nonfinite);
+    io_f32(c, &ck->scale);
+    io_f32(c, &ck->shift);
+    ck->has_scaling = 1;
+  }
   uint64_t np = ck->n_params, ns = ck->n_stats;
   io_u64(c, &np);
   io_u64(c, &ns);
@@ -202,8 +216,9 @@ static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, 
 static int write_body(FILE *f, const ds_checkpoint *ck) {
   codec c = {0};
   ds_checkpoint copy = *ck;
-  uint32_t nt = n_tensors_of(ck), version = DS_CKPT_VERSION;
-  header_fields(&c, &copy, &nt);
+  /* the version it was read as (a round trip keeps a file's bytes), else the current one */
+  uint32_t nt = n_tensors_of(ck), version = ck->version >= 1 && ck->version <= DS_CKPT_VERSION ? ck->version : DS_CKPT_VERSION;
+  header_fields(&c, &copy, version, &nt);
   uint8_t pre[MAGIC_LEN + 8];
   memcpy(pre, DS_CKPT_MAGIC, MAGIC_LEN);
   put_le(pre + MAGIC_LEN, version, 4);
@@ -228,22 +243,6 @@ static int write_body(FILE *f, const ds_checkpoint *ck) {
   return rc;
 }
 
-/* fsync the folder holding path, so the rename itself survives a crash.
- * Filesystems that cannot sync a folder (EINVAL) are not an error. */
-static int sync_parent(const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == path) snprintf(dir, sizeof dir, "/");
-  else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-  int fd = open(dir, O_RDONLY);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  if (rc != 0 && (errno == EINVAL || errno == EROFS)) rc = 0;
-  close(fd);
-  return rc;
-}
-
 int ds_checkpoint_write(const char *path, const ds_checkpoint *ck, char *err, size_t errlen) {
   float *const *ptrs[N_ROLES];
   size_t counts[N_ROLES];
@@ -258,31 +257,17 @@ int ds_checkpoint_write(const char *path, const ds_checkpoint *ck, char *err, si
         return DS_CKPT_ENONFINITE;
       }
   }
-  size_t plen = strlen(path);
-  char *tmp = ds_xmalloc(plen + 5, "a file name");
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp", 5);
-  const char *stage = "create";
-  FILE *f = fopen(tmp, "wb");
-  int rc = f ? 0 : -1;
-  if (rc == 0) {
-    stage = "write";
-    rc = write_body(f, ck);
-    if (rc == 0 && fflush(f) != 0) rc = -1;
-    if (rc == 0 && fsync(fileno(f)) != 0) { stage = "sync"; rc = -1; }
-  }
-  int saved_errno = errno;
-  if (f && fclose(f) != 0 && rc == 0) { stage = "close"; rc = -1; saved_errno = errno; }
-  if (rc == 0 && rename(tmp, path) != 0) { stage = "rename"; rc = -1; saved_errno = errno; }
-  if (rc != 0) {
-    unlink(tmp); /* the previous checkpoint at path is untouched */
-    snprintf(err, errlen, "%s: cannot save the checkpoint (%s %s: %s)", path, stage, tmp, strerror(saved_errno));
-    free(tmp);
+  /* PATH.tmp beside the file (through a symbolic link: beside its target),
+     fsync, rename over it, fsync the folder */
+  ds_atomic_file af;
+  char why[1024];
+  if (ds_atomic_open(&af, path, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s: cannot save the checkpoint (%s)", path, why);
     return DS_CKPT_EIO;
   }
-  free(tmp);
-  if (sync_parent(path) != 0) {
-    snprintf(err, errlen, "%s: saved, but syncing its folder failed: %s", path, strerror(errno));
+  int rc = write_body(af.f, ck);
+  if (ds_atomic_commit(&af, rc != 0, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s: cannot save the checkpoint (%s)", path, why);
     return DS_CKPT_EIO;
   }
   return DS_CKPT_OK;
@@ -309,7 +294,14 @@ static int check_header(const ds_checkpoint *ck, uint32_t nt, char *why, size_t 
       (unsigned)o->momentum_form > DS_MOMENTUM_KERAS || (unsigned)o->nesterov_form > DS_NESTEROV_LOOKAHEAD ||
       (unsigned)o->schedule > DS_SCHED_COSINE || (unsigned)ck->cfg.sampling > DS_SAMPLE_SEQUENTIAL)
     return snprintf(why, len, "an enumerated setting is out of range"), -1;
-  if (ck->step < 0 || ck->epoch < 0 || ck->micro_step < 0) return snprintf(why, len, "negative step/epoch counters"), -1;
+  if (ck->step < 0 || ck->epoch < 0 || ck->micro_step < 0 || ck->epoch_batches < 0 || ck->skipped < 0 ||
+      ck->skipped > ck->step)
+    return snprintf(why, len, "negative or inconsistent step/epoch counters"), -1;
+  if (ck->n_train < 0 || ck->n_val < 0 || !isfinite(ck->cfg.val_fraction) || ck->cfg.val_fraction < 0.0f ||
+      ck->cfg.val_fraction >= 1.0f || (unsigned)ck->cfg.on_nonfinite > DS_NONFINITE_SKIP)
+    return snprintf(why, len, "a data or run setting is out of range"), -1;
+  if (ck->has_scaling && (!isfinite(ck->scale) || !(ck->scale > 0.0f) || !isfinite(ck->shift)))
+    return snprintf(why, len, "a non-finite or non-positive input scaling"), -1;
   /* the settings `descent eval` rebuilds the model from: what the flags could
    * not have produced is damage (or a hand-made file), not a model */
   const float fl[] = {s->leaky_slope, s->bn_momentum, s->bn_eps, s->dropout, s->input_dropout, o->lr, o->momentum,
@@ -364,8 +356,8 @@ int ds_checkpoint_read(const char *path, ds_checkpoint *ck, char *err, size_t er
   if (fread(pre, 1, sizeof pre, f) != sizeof pre) { rc = bad(err, errlen, path, "truncated before the header"); goto out; }
   if (memcmp(pre, DS_CKPT_MAGIC, MAGIC_LEN) != 0) { rc = bad(err, errlen, path, "wrong magic (expected DSCKPT01)"); goto out; }
   uint32_t version = (uint32_t)get_le(pre + MAGIC_LEN, 4), hlen = (uint32_t)get_le(pre + MAGIC_LEN + 4, 4);
-  if (version != DS_CKPT_VERSION) {
-    snprintf(why, sizeof why, "version %u, this descent reads version %u", version, DS_CKPT_VERSION);
+  if (version < 1 || version > DS_CKPT_VERSION) {
+    snprintf(why, sizeof why, "version %u, this descent reads versions 1 to %u", version, DS_CKPT_VERSION);
     rc = bad(err, errlen, path, why);
     goto out;
   }
@@ -377,7 +369,8 @@ int ds_checkpoint_read(const char *path, ds_checkpoint *ck, char *err, size_t er
   codec c = {.buf = hdr, .len = hlen, .reading = 1};
   uint32_t nt = 0;
   ds_train_config_defaults(&ck->cfg);
-  header_fields(&c, ck, &nt);
+  header_fields(&c, ck, version, &nt);
+  ck->version = version;
   if (c.bad || c.pos != c.len) { rc = bad(err, errlen, path, "malformed header"); goto out; }
   if (check_header(ck, nt, why, sizeof why) != 0) { rc = bad(err, errlen, path, why); goto out; }
   ds_optim_roles ro = ds_optim_state_roles(&ck->cfg.optim);
@@ -452,9 +445,17 @@ void ds_checkpoint_capture(ds_checkpoint *ck, const ds_trainer *t) {
   ck->cfg.save_every = 0;
   ck->n_inputs = t->model.n_inputs;
   ck->n_classes = t->model.n_classes;
+  ck->version = DS_CKPT_VERSION;
   ck->step = t->step;
   ck->epoch = t->epoch;
   ck->micro_step = t->micro_step;
+  ck->epoch_batches = t->epoch_batches;
+  ck->skipped = t->skipped;
+  ck->n_train = t->n_train;
+  ck->n_val = t->n_val;
+  ck->scale = t->scale;
+  ck->shift = t->shift;
+  ck->has_scaling = 1;
   ck->n_params = t->model.n_params;
   ck->n_stats = t->model.n_stats;
   ck->params = download(t, t->params, ck->n_params);
@@ -481,8 +482,9 @@ int ds_checkpoint_check(const ds_checkpoint *ck, const ds_trainer *t, char *err,
   if (ck->n_params != t->model.n_params || ck->n_stats != t->model.n_stats)
     return snprintf(err, errlen, "parameter count %zu in the checkpoint, %zu from the flags", ck->n_params, t->model.n_params), -1;
   if (!!ck->m != !!t->opt.m || !!ck->v != !!t->opt.v || !!ck->vmax != !!t->opt.vmax || !!ck->gavg != !!t->opt.gavg)
-    return snprintf(err, errlen, "the optimizer state differs (%s in the checkpoint, %s from --optimizer and its flags)",
-                    ds_optim_name(ck->cfg.optim.kind), ds_optim_name(t->cfg.optim.kind)), -1;
+    return snprintf(err, errlen, "the optimizer state differs (buffers m/v/vmax/gavg: %d%d%d%d in the checkpoint, "
+                    "%d%d%d%d from --optimizer %s and its flags)", !!ck->m, !!ck->v, !!ck->vmax, !!ck->gavg,
+                    !!t->opt.m, !!t->opt.v, !!t->opt.vmax, !!t->opt.gavg, ds_optim_name(t->cfg.optim.kind)), -1;
   return 0;
 }
 
@@ -500,6 +502,9 @@ void ds_checkpoint_restore(ds_trainer *t, const ds_checkpoint *ck) {
   t->step = ck->step;
   t->epoch = ck->epoch;
   t->micro_step = ck->micro_step;
+  t->epoch_batches = ck->epoch_batches;
+  t->skipped = ck->skipped;
+  if (ck->has_scaling) t->scale = ck->scale, t->shift = ck->shift;
 }
 
 void ds_checkpoint_save_or_die(const ds_trainer *t, const char *path) {
@@ -511,15 +516,144 @@ void ds_checkpoint_save_or_die(const ds_trainer *t, const char *path) {
   if (rc != DS_CKPT_OK) ds_fatal(DS_EXIT_RUNTIME, "%s", err);
 }
 
+/* ---- may a trainer continue a checkpoint's run? */
+
+typedef struct {
+  char *buf;
+  size_t len, used;
+  int n;
+} difflist;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void diff_add(difflist *d, const char *fmt, ...) {
+  if (!d->buf || d->len == 0) return;
+  if (d->used + 3 >= d->len) return;
+  if (d->n++ > 0) d->used += (size_t)snprintf(d->buf + d->used, d->len - d->used, "; ");
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(d->buf + d->used, d->len - d->used, fmt, ap);
+  va_end(ap);
+  if (k > 0) d->used = d->used + (size_t)k < d->len ? d->used + (size_t)k : d->len - 1;
+}
+
+static const char *on_off(int v) { return v ? "on" : "off"; }
+
+static void widths(char *buf, size_t len, const ds_mlp_spec *s) {
+  int k = snprintf(buf, len, "%s", s->n_hidden ? "" : "none");
+  for (int i = 0; i < s->n_hidden && k >= 0 && (size_t)k < len; i++)
+    k += snprintf(buf + k, len - (size_t)k, "%s%d", i ? "," : "", s->hidden[i]);
+}
+
+int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, char *err, size_t errlen,
+                               char *changed, size_t changed_len) {
+  static const char *const dropout_forms[] = {"inverted", "scale-at-test"};
+  static const char *const momentum_forms[] = {"pytorch", "ema", "keras"};
+  static const char *const nesterov_forms[] = {"pytorch", "lookahead"};
+  static const char *const samplings[] = {"shuffle", "replacement", "sequential"};
+  const ds_mlp_spec *a = &ck->cfg.model, *b = &t->model.spec;
+  const ds_optim_config *oa = &ck->cfg.optim, *ob = &t->cfg.optim;
+  const ds_train_config *ca = &ck->cfg, *cb = &t->cfg;
+  difflist bad = {err, errlen, 0, 0}, chg = {changed, changed_len, 0, 0};
+  if (err && errlen) err[0] = '\0';
+  if (changed && changed_len) changed[0] = '\0';
+#define BAD(...) diff_add(&bad, __VA_ARGS__)
+  /* the data and the model */
+  if (ck->n_inputs != t->model.n_inputs) BAD("input size: %d in the checkpoint, %d in the data", ck->n_inputs, t->model.n_inputs);
+  if (ck->n_classes != t->model.n_classes) BAD("classes: %d in the checkpoint, %d in the data", ck->n_classes, t->model.n_classes);
+  char wa[160], wb[160];
+  widths(wa, sizeof wa, a);
+  widths(wb, sizeof wb, b);
+  if (strcmp(wa, wb) != 0) BAD("--hidden: %s in the checkpoint, %s now", wa, wb);
+  if (a->activation != b->activation)
+    BAD("--activation: %s in the checkpoint, %s now", ds_activation_name(a->activation), ds_activation_name(b->activation));
+  else if (a->activation == DS_ACT_LEAKY_RELU && a->leaky_slope != b->leaky_slope)
+    BAD("--leaky-slope: %g in the checkpoint, %g now", (double)a->leaky_slope, (double)b->leaky_slope);
+  if (a->batchnorm != b->batchnorm) BAD("--batchnorm: %s in the checkpoint, %s now", on_off(a->batchnorm), on_off(b->batchnorm));
+  if (a->dropout_form != b->dropout_form)
+    BAD("--dropout-form: %s in the checkpoint, %s now", dropout_forms[a->dropout_form], dropout_forms[b->dropout_form]);
+  /* the optimizer and every flag that selects its form */
+  if (oa->kind != ob->kind) {
+    BAD("--optimizer: %s in the checkpoint, %s now", ds_optim_name(oa->kind), ds_optim_name(ob->kind));
+  } else {
+    if (oa->nesterov != ob->nesterov) BAD("--nesterov: %s in the checkpoint, %s now", on_off(oa->nesterov), on_off(ob->nesterov));
+    if (oa->momentum_form != ob->momentum_form)
+      BAD("--momentum-form: %s in the checkpoint, %s now", momentum_forms[oa->momentum_form], momentum_forms[ob->momentum_form]);
+    if (oa->nesterov_form != ob->nesterov_form)
+      BAD("--nesterov-form: %s in the checkpoint, %s now", nesterov_forms[oa->nesterov_form], nesterov_forms[ob->nesterov_form]);
+    if (oa->amsgrad != ob->amsgrad) BAD("--amsgrad: %s in the checkpoint, %s now", on_off(oa->amsgrad), on_off(ob->amsgrad));
+    if (oa->centered != ob->centered) BAD("--centered: %s in the checkpoint, %s now", on_off(oa->centered), on_off(ob->centered));
+    if (oa->eps_in_sqrt != ob->eps_in_sqrt)
+      BAD("--eps-in-sqrt: %s in the checkpoint, %s now", on_off(oa->eps_in_sqrt), on_off(ob->eps_in_sqrt));
+    if ((oa->momentum > 0.0f) != (ob->momentum > 0.0f))
+      BAD("--momentum: %g in the checkpoint, %g now (with and without a momentum buffer)", (double)oa->momentum,
+          (double)ob->momentum);
+  }
+  /* the inputs and the validation split */
+  if (ca->standardize != cb->standardize)
+    BAD("--standardize: %s in the checkpoint, %s now", on_off(ca->standardize), on_off(cb->standardize));
+  if (ck->version >= 2) {
+    if (ca->val_fraction != cb->val_fraction)
+      BAD("--val-fraction: %g in the checkpoint, %g now", (double)ca->val_fraction, (double)cb->val_fraction);
+    else if (ca->val_fraction > 0.0f && ca->seed != cb->seed)
+      BAD("--seed: %llu in the checkpoint, %llu now (it picks the validation split)", (unsigned long long)ca->seed,
+          (unsigned long long)cb->seed);
+    if (ck->n_train != t->n_train || ck->n_val != t->n_val)
+      BAD("the training data: %d training and %d validation rows in the checkpoint, %d and %d now", ck->n_train,
+          ck->n_val, t->n_train, t->n_val);
+    else if (ca->standardize == cb->standardize && (ck->scale != t->scale || ck->shift != t->shift))
+      BAD("the input scaling: x = byte * %.9g + %.9g in the checkpoint, * %.9g + %.9g now (other training images)",
+          (double)ck->scale, (double)ck->shift, (double)t->scale, (double)t->shift);
+  }
+  /* inside an epoch the position counts batches of the stored size and order */
+  if (ck->epoch_batches > 0) {
+    const char *where = "the checkpoint is inside an epoch; this may change at an epoch boundary only";
+    if (ca->batch_size != cb->batch_size) BAD("--batch-size: %d in the checkpoint, %d now (%s)", ca->batch_size, cb->batch_size, where);
+    if (ca->accum != cb->accum) BAD("--accum: %d in the checkpoint, %d now (%s)", ca->accum, cb->accum, where);
+    if (ca->sampling != cb->sampling)
+      BAD("--sampling: %s in the checkpoint, %s now (%s)", samplings[ca->sampling], samplings[cb->sampling], where);
+    if (ca->drop_last != cb->drop_last) BAD("--drop-last: %s in the checkpoint, %s now (%s)", on_off(ca->drop_last), on_off(cb->drop_last), where);
+    if (ca->seed != cb->seed && ca->val_fraction <= 0.0f)
+      BAD("--seed: %llu in the checkpoint, %llu now (%s: it orders the batches)", (unsigned long long)ca->seed,
+          (unsigned long long)cb->seed, where);
+  }
+#undef BAD
+  if (bad.n > 0) return -1;
+  /* what may change, said once */
+#define CHG_F(flag, x, y) if ((x) != (y)) diff_add(&chg, "%s %g (%g in the checkpoint)", flag, (double)(y), (double)(x))
+  CHG_F("--lr", oa->lr, ob->lr);
+  CHG_F("--momentum", oa->momentum, ob->momentum);
+  CHG_F("--beta1", oa->beta1, ob->beta1);
+  CHG_F("--beta2", oa->beta2, ob->beta2);
+  CHG_F("--eps", oa->eps, ob->eps);
+  CHG_F("--weight-decay", oa->weight_decay, ob->weight_decay);
+  CHG_F("--l1", oa->l1, ob->l1);
+  CHG_F("--clip-norm", oa->clip_norm, ob->clip_norm);
+  CHG_F("--clip-value", oa->clip_value, ob->clip_value);
+  CHG_F("--dropout", a->dropout, b->dropout);
+  CHG_F("--input-dropout", a->input_dropout, b->input_dropout);
+  CHG_F("--batch-size", ca->batch_size, cb->batch_size);
+  CHG_F("--accum", ca->accum, cb->accum);
+  if (oa->schedule != ob->schedule || oa->warmup != ob->warmup || oa->step_size != ob->step_size ||
+      oa->gamma != ob->gamma || oa->decay != ob->decay || oa->t_max != ob->t_max || oa->lr_min != ob->lr_min)
+    diff_add(&chg, "the learning-rate schedule");
+  if (ca->seed != cb->seed) diff_add(&chg, "--seed %llu (%llu in the checkpoint)", (unsigned long long)cb->seed,
+                                     (unsigned long long)ca->seed);
+#undef CHG_F
+  return 0;
+}
+
 void ds_checkpoint_resume_or_die(ds_trainer *t, const char *path) {
   ds_checkpoint ck;
   char err[1024];
   if (ds_checkpoint_read(path, &ck, err, sizeof err) != DS_CKPT_OK) ds_fatal(DS_EXIT_USAGE, "%s", err);
-  char why[512];
-  if (ds_checkpoint_check(&ck, t, why, sizeof why) != 0) {
+  char why[2048], changed[1024];
+  if (ds_checkpoint_check_resume(&ck, t, why, sizeof why, changed, sizeof changed) != 0) {
     ds_checkpoint_free(&ck);
-    ds_fatal(DS_EXIT_USAGE, "%s: does not fit this run: %s", path, why);
+    ds_fatal(DS_EXIT_USAGE, "--resume %s: cannot continue that run with these settings: %s", path, why);
   }
+  if (changed[0] && !t->cfg.quiet) ds_note("--resume %s: continuing with changed settings: %s", path, changed);
   ds_checkpoint_restore(t, &ck);
   ds_checkpoint_free(&ck);
 }

@@ -22,11 +22,21 @@ typedef struct {
   const char *path;
   int jsonl;
   int rows;
+  char *header;            /* appending to a CSV: the file's header, checked at the first row */
 } ds_log;
 
-/* Open (truncate) path; it must end in .csv or .jsonl. Returns 0, or -1 with
- * a message naming the file in err (2: bad name, 1: cannot create). */
-int ds_log_open(ds_log *lg, const char *path, int *exit_code, char *err, size_t errlen);
+/* Before any work: path ends in .csv or .jsonl, can be written
+ * (ds_output_check) and no other descent process holds it. 0, or -1 with
+ * the exit status in *exit_code and a message naming the file in err. */
+int ds_log_check(const char *path, int *exit_code, char *err, size_t errlen);
+/* Open path, .csv or .jsonl, and hold an advisory lock on it (flock) until
+ * ds_log_close, so that a second descent writing the same log is refused.
+ * append = 0 starts it afresh; append = 1 (a resumed run) keeps its rows and
+ * adds to them: the CSV header is not written again, and the first row checks
+ * that the columns are the file's. Returns 0, or -1 with a message naming the
+ * file in err and the exit status in *exit_code (2: bad name, 1: cannot
+ * create, or locked by another process). */
+int ds_log_open(ds_log *lg, const char *path, int append, int *exit_code, char *err, size_t errlen);
 /* Append one row; exits 1 naming the file when the write fails. */
 void ds_log_row(ds_log *lg, const ds_log_field *fields, int n, const char *const *warnings, int n_warnings);
 void ds_log_close(ds_log *lg);

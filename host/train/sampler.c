@@ -71,3 +71,14 @@ int ds_sampler_next(ds_sampler *s, int32_t *idx) {
   s->batch_in_epoch++;
   return B;
 }
+
+void ds_sampler_skip(ds_sampler *s, long batches) {
+  long end = ds_sampler_batches_per_epoch(s);
+  for (long i = 0; i < batches && s->batch_in_epoch < end; i++) {
+    if (s->mode != DS_SAMPLE_REPLACEMENT) { /* replacement draws are keyed by the batch number alone */
+      int left = s->n - s->pos;
+      s->pos += left < s->batch_size ? left : s->batch_size;
+    }
+    s->batch_in_epoch++;
+  }
+}

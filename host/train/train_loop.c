@@ -27,7 +27,7 @@ static void on_sigint(int sig) {
 
 typedef struct {
   float *buf[6];           /* params, stats, m, v, vmax, gavg */
-  long step, epoch, micro_step;
+  long step, epoch, micro_step, epoch_batches, skipped;
   int valid;
 } snapshot;
 
@@ -45,14 +45,14 @@ static void snapshot_alloc(snapshot *s, const ds_trainer *t) {
     if (b[i] && n[i]) s->buf[i] = t->be->alloc(n[i] * sizeof(float), "early stopping: the best state");
 }
 
-/* epoch: the epochs completed at this point (t->epoch + 1 at an epoch's last update) */
-static void snapshot_take(snapshot *s, const ds_trainer *t, long epoch) {
+static void snapshot_take(snapshot *s, const ds_trainer *t) {
   float *b[6];
   size_t n[6];
   state_buffers(t, b, n);
   for (int i = 0; i < 6; i++)
     if (s->buf[i]) t->be->copy(s->buf[i], b[i], n[i] * sizeof(float));
-  s->step = t->step, s->epoch = epoch, s->micro_step = t->micro_step;
+  s->step = t->step, s->epoch = t->epoch, s->micro_step = t->micro_step;
+  s->epoch_batches = t->epoch_batches, s->skipped = t->skipped;
   s->valid = 1;
 }
 
@@ -63,6 +63,7 @@ static void snapshot_restore(const snapshot *s, ds_trainer *t) {
   for (int i = 0; i < 6; i++)
     if (s->buf[i]) t->be->copy(b[i], s->buf[i], n[i] * sizeof(float));
   t->step = s->step, t->epoch = s->epoch, t->micro_step = s->micro_step;
+  t->epoch_batches = s->epoch_batches, t->skipped = s->skipped;
 }
 
 static void snapshot_free(snapshot *s, const ds_trainer *t) {
@@ -80,7 +81,7 @@ typedef struct {
   ds_monitor mon;
   ds_log log;
   ds_progress prog;
-  long bpe, total;
+  long bpe;                      /* batches per epoch */
   /* d_acc and the epoch's sample counts at the last read, to take differences */
   double acc0[2];
   long samples0, skipped0;
@@ -116,9 +117,22 @@ static void evaluate(run *r) {
   r->eval_step = t->step;
 }
 
+/* The learning rate of the last update (its step block), or of the first one. */
 static double last_lr(const run *r) {
   const ds_trainer *t = r->t;
-  return (double)ds_optim_scalars_at(&r->c->optim, t->step > 0 ? t->step - 1 : 0, t->epoch).lr;
+  if (t->step > 0 && t->h_scalars->update == t->step) return (double)t->h_scalars->optim.lr;
+  return (double)ds_optim_scalars_at(&r->c->optim, t->step, t->epoch).lr;
+}
+
+/* Epochs completed, with the fraction of the one in progress. */
+static double epochs_done(const run *r) {
+  return (double)r->t->epoch + (r->bpe > 0 ? (double)r->t->epoch_batches / (double)r->bpe : 0.0);
+}
+
+/* Whether the run has more to do: cfg.steps updates in all, else cfg.epochs
+ * epochs in all (counted from the start of the run a checkpoint continues). */
+static int more_to_do(const ds_trainer *t) {
+  return t->cfg.steps > 0 ? t->step < t->cfg.steps : t->epoch < t->cfg.epochs;
 }
 
 #define MAX_FIELDS (16 + 5 * DS_MAX_LAYERS)
@@ -131,7 +145,7 @@ static int add(ds_log_field *f, int n, const char *name, const char *layer, doub
 }
 
 /* After the update that closes an interval: read, evaluate, check, log, print. */
-static void log_point(run *r, long epoch_samples, double epoch_progress, long epochs_done) {
+static void log_point(run *r, long epoch_samples, double epoch_progress) {
   ds_trainer *t = r->t;
   const ds_train_config *c = r->c;
   ds_train_result *res = r->res;
@@ -154,11 +168,15 @@ static void log_point(run *r, long epoch_samples, double epoch_progress, long ep
     if (res->val_loss < r->best_val) {
       r->best_val = res->val_loss;
       r->bad_evals = 0;
-      snapshot_take(&r->best, t, epochs_done);
+      snapshot_take(&r->best, t);
     } else if (++r->bad_evals >= c->early_stop) {
       r->stop = 1;
-      snprintf(note, sizeof note, "descent: note: early stop after update %ld: val_loss has not improved for %d "
-               "evaluations; keeping update %ld (val_loss %.4f)", t->step, c->early_stop, r->best.step, r->best_val);
+      if (r->best.valid)
+        snprintf(note, sizeof note, "descent: note: early stop after update %ld: val_loss has not improved for %d "
+                 "evaluations; keeping update %ld (val_loss %.4f)", t->step, c->early_stop, r->best.step, r->best_val);
+      else
+        snprintf(note, sizeof note, "descent: note: early stop after update %ld: val_loss has not been finite for %d "
+                 "evaluations; keeping the last state (update %ld)", t->step, c->early_stop, t->step);
     }
   }
 
@@ -245,21 +263,21 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
   r.bpe = ds_sampler_batches_per_epoch(&t->sampler);
   long accum = c->accum < 1 ? 1 : c->accum;
   long updates_per_epoch = (r.bpe + accum - 1) / accum;
-  r.total = c->steps > 0 ? c->steps : c->epochs * updates_per_epoch;
   memset(res, 0, sizeof *res);
   res->train_loss = res->train_accuracy = NAN;
   res->test_loss = res->test_accuracy = NAN;
   res->val_loss = res->val_accuracy = NAN;
   res->best_step = -1;
+  if (t->epoch_batches >= r.bpe) t->epoch++, t->epoch_batches = 0; /* a checkpoint at an epoch's very end */
   if (c->log_path) {
     char err[512];
     int code = DS_EXIT_RUNTIME;
-    if (ds_log_open(&r.log, c->log_path, &code, err, sizeof err) != 0) ds_fatal(code, "%s", err);
+    if (ds_log_open(&r.log, c->log_path, t->step > 0, &code, err, sizeof err) != 0) ds_fatal(code, "%s", err);
   }
   ds_monitor_init(&r.mon, t->be, &t->model);
   t->mon = &r.mon;
   if (c->early_stop > 0) snapshot_alloc(&r.best, t);
-  long epochs_total = c->steps > 0 ? (r.total + updates_per_epoch - 1) / updates_per_epoch : c->epochs;
+  long epochs_total = c->steps > 0 ? (c->steps + updates_per_epoch - 1) / updates_per_epoch : c->epochs;
   ds_progress_init(&r.prog, c->quiet, epochs_total);
 
   struct sigaction sa, old_sa;
@@ -273,29 +291,34 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
   double t0 = ds_now_seconds();
   long samples_total = 0;
   r.iv_start = ds_now_seconds();
-  while (t->step < r.total && !r.stop && !interrupt_requested) {
+  while (more_to_do(t) && !r.stop && !interrupt_requested) {
+    /* the epoch's order, from where a resumed run stopped in it (0 otherwise) */
     ds_sampler_begin_epoch(&t->sampler, t->epoch);
+    ds_sampler_skip(&t->sampler, t->epoch_batches);
     be->zero(t->d_acc, 2 * sizeof(double));
     r.acc0[0] = r.acc0[1] = 0.0;
     r.samples0 = 0;
     r.skipped0 = t->skipped_samples;
     long epoch_skipped0 = t->skipped_samples;
-    long left = r.bpe, samples = 0;
-    long epoch_updates = r.total - t->step < updates_per_epoch ? r.total - t->step : updates_per_epoch;
+    long left = r.bpe - t->epoch_batches, samples = 0;
+    long epoch_updates = (left + accum - 1) / accum;
+    if (c->steps > 0 && c->steps - t->step < epoch_updates) epoch_updates = c->steps - t->step;
     ds_progress_begin_epoch(&r.prog, t->epoch + 1, epoch_updates);
     long done = 0;
     int last_logged = 0;
-    while (left > 0 && t->step < r.total) {
+    while (left > 0 && more_to_do(t)) {
       int k = (int)(left < accum ? left : accum);
       long next = t->step + 1;
-      int epoch_end = left <= k || next == r.total;
-      t->capture = c->log_every > 0 ? (next % c->log_every == 0 || next == r.total) : epoch_end;
+      int epoch_end = left <= k;
+      int last = c->steps > 0 ? next == c->steps : epoch_end && t->epoch + 1 == c->epochs;
+      t->capture = c->log_every > 0 ? (next % c->log_every == 0 || last) : epoch_end || last;
       samples += ds_trainer_update(t, k);
       left -= k;
       done++;
-      if (t->capture)
-        log_point(&r, samples, (double)t->epoch + (double)(r.bpe - left) / (double)r.bpe,
-                  left == 0 || t->step >= r.total ? t->epoch + 1 : t->epoch);
+      double progress = (double)t->epoch + (double)(r.bpe - left) / (double)r.bpe;
+      t->epoch_batches = r.bpe - left;
+      if (left == 0) t->epoch++, t->epoch_batches = 0; /* the epoch is complete */
+      if (t->capture) log_point(&r, samples, progress);
       last_logged = t->capture;
       t->capture = 0;
       if (r.stop || interrupt_requested) break;
@@ -313,11 +336,9 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
       res->train_loss = acc[0] / (double)counted;
       res->train_accuracy = acc[1] / (double)counted;
     }
-    if (left == 0 || t->step >= r.total) t->epoch++; /* not after an early stop or Ctrl-C mid-epoch */
-    /* periodic checkpoints at epoch boundaries only: resume then restarts the
-       sampler at epoch t->epoch exactly (host/train/checkpoint.c); the last one is
-       written below, after early stopping has chosen the parameters */
-    if (c->save_path && c->save_every > 0 && left == 0 && t->step < r.total && !r.stop &&
+    /* periodic checkpoints at epoch ends; the last one is written below,
+       after early stopping has chosen the state */
+    if (c->save_path && c->save_every > 0 && left == 0 && more_to_do(t) && !r.stop && !interrupt_requested &&
         t->epoch % c->save_every == 0) {
       ds_trainer_check_finite(t, acc[0]);
       ds_checkpoint_save_or_die(t, c->save_path);
@@ -326,18 +347,28 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
   sigaction(SIGINT, &old_sa, NULL);
   res->interrupted = interrupt_requested != 0;
   if (r.iv_samples > 0) r.train_seconds += ds_now_seconds() - r.iv_start; /* after the last log point */
-  res->epochs = t->epoch;
   res->steps = t->step;
+  res->epochs = epochs_done(&r);
   res->skipped = t->skipped;
 
   /* early stopping keeps the best state (parameters, statistics, optimizer
      state and counters), also when the run ended without stopping early */
+  res->stopped_early = r.stop;
   if (c->early_stop > 0 && r.best.valid) {
-    res->stopped_early = r.stop;
     res->best_step = r.best.step;
-    if (r.best.step != t->step) snapshot_restore(&r.best, t);
+    if (r.best.step != t->step) {
+      if (!r.stop && !res->interrupted) {
+        char note[256];
+        snprintf(note, sizeof note, "descent: note: keeping the state of update %ld, the best val_loss (%.4f), "
+                 "not the last update's (%ld): --early-stop keeps the best", r.best.step, r.best_val, t->step);
+        ds_progress_line(&r.prog, note);
+      }
+      snapshot_restore(&r.best, t);
+    }
   }
-  if (t->step != r.eval_step || res->best_step >= 0) evaluate(&r);
+  if (t->step != r.eval_step) evaluate(&r);
+  res->eval_step = t->step;
+  res->eval_epochs = epochs_done(&r);
   ds_trainer_check_finite(t, 0.0); /* never save a non-finite state */
   if (c->save_path) ds_checkpoint_save_or_die(t, c->save_path);
 

@@ -1,15 +1,19 @@
 /* descent — checkpoints: the model, the configuration needed to continue, the
- * counters and every flat buffer of a trainer, saved at an epoch boundary.
+ * counters and every flat buffer of a trainer, saved at any update.
  *
  * File layout (little-endian; see host/train/checkpoint.c):
  *   "DSCKPT01" | u32 version | u32 header_bytes | header | u32 crc32(all before)
  *   then per tensor: u32 role | u64 count (floats) | u32 crc32(data) | f32 data[count]
  * Tensors: params, stats (only with batchnorm), then the optimizer state buffers
  * that ds_optim_state_roles says exist (m, v, vmax, gavg), in that order.
+ * Version 2 (written now) adds to the header the position inside the epoch,
+ * the skip count, the sizes of the training and validation parts, the
+ * validation fraction, the non-finite policy and the input scaling; version 1
+ * files still load (position 0, scaling recomputed from the training data).
  *
- * Resume is exact because saves happen at epoch boundaries: the sampler's
- * order is a pure function of (seed, epoch) and dropout masks of (seed,
- * micro_step), so params + stats + optimizer state + the three counters are
+ * Resume is exact anywhere: the sampler's order is a pure function of (seed,
+ * epoch), the position in it is stored, and dropout masks are a function of
+ * (seed, micro_step); so params + stats + optimizer state + the counters are
  * the whole state of a run. */
 #ifndef DESCENT_CHECKPOINT_H
 #define DESCENT_CHECKPOINT_H
@@ -22,14 +26,20 @@ extern "C" {
 #endif
 
 #define DS_CKPT_MAGIC "DSCKPT01"
-#define DS_CKPT_VERSION 1u
+#define DS_CKPT_VERSION 2u
 #define DS_CKPT_MAX_PARAMS (1ull << 31)   /* refuse absurd sizes before allocating */
 #define DS_CKPT_MAX_WIDTH (1 << 24)
 
 typedef struct {
-  ds_train_config cfg;     /* model spec, optimizer, loop settings (save_path not stored) */
+  uint32_t version;        /* of the file read (DS_CKPT_VERSION when captured) */
+  ds_train_config cfg;     /* model spec, optimizer, loop settings (paths not stored) */
   int n_inputs, n_classes;
   long step, epoch, micro_step;
+  long epoch_batches;      /* batches of epoch `epoch` already drawn (0 at a boundary) */
+  long skipped;            /* updates skipped by --on-nonfinite skip so far */
+  int n_train, n_val;      /* training rows after the validation split, validation rows */
+  int has_scaling;         /* version >= 2: scale and shift below are the run's */
+  float scale, shift;      /* input scaling: x = byte * scale + shift */
   size_t n_params, n_stats;
   float *params, *stats;   /* host copies; stats NULL when n_stats == 0 */
   float *m, *v, *vmax, *gavg; /* optimizer state, NULL where the optimizer has none */
@@ -49,14 +59,27 @@ void ds_checkpoint_free(ds_checkpoint *ck);
 
 /* Host copy of a trainer's state (downloads from the backend). */
 void ds_checkpoint_capture(ds_checkpoint *ck, const ds_trainer *t);
-/* Does the checkpoint fit this trainer? 0, or -1 with a message naming the
- * dimension (or optimizer state) that differs. */
+/* Does the checkpoint fit this trainer as a model (to evaluate it)? 0, or -1
+ * with a message naming the dimension that differs. */
 int ds_checkpoint_check(const ds_checkpoint *ck, const ds_trainer *t, char *err, size_t errlen);
-/* Upload params, stats, optimizer state and set step/epoch/micro_step. */
+/* May this trainer continue the checkpoint's run? Every setting that changes
+ * the meaning of the stored state must be equal: the architecture,
+ * activation, BatchNorm, dropout form, optimizer and every flag that selects
+ * its form, input scaling, the validation split (fraction, seed, sizes), the
+ * training data's size, and inside an epoch also the batch size,
+ * accumulation and sampling. 0, or -1 with every difference named with both
+ * values in err ("--activation: relu in the checkpoint, tanh now; ...").
+ * Settings that may change (lr, schedule, epochs, ...) and differ are listed
+ * in `changed` (empty when none). */
+int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, char *err, size_t errlen,
+                               char *changed, size_t changed_len);
+/* Upload params, stats, optimizer state; set the counters, the position in
+ * the epoch and (version >= 2) the input scaling. */
 void ds_checkpoint_restore(ds_trainer *t, const ds_checkpoint *ck);
 
-/* CLI helpers: save exits 1 (I/O, non-finite) naming the path; load exits 2
- * on a missing, unreadable or bad file, or a mismatch with the trainer. */
+/* CLI helpers: save exits 1 (I/O, non-finite) naming the path; resume exits
+ * 2 on a missing, unreadable or bad file, or a run it may not continue, and
+ * notes (unless quiet) the settings that changed. */
 void ds_checkpoint_save_or_die(const ds_trainer *t, const char *path);
 void ds_checkpoint_resume_or_die(ds_trainer *t, const char *path);
 

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +56,39 @@ int ds_parse_long(const char *s, long *out);
 
 /* Does `path` end in `suffix` (given in lower case), ignoring ASCII case? */
 int ds_path_has_suffix(const char *path, const char *suffix);
+
+/* ---- output files (common/outfile.c) ------------------------------------- */
+#define DS_PATH_MAX 4096
+
+/* Check, before any work, that `path` can be written as an output named by
+ * `flag`: following symbolic links, the file must be absent or a regular
+ * writable file (not a directory, device or FIFO) in an existing folder where
+ * files can be created. 0, or the exit status to end with and
+ * "<flag> <path>: ..." in err: DS_EXIT_USAGE for a name that cannot be an
+ * output file (empty, a directory, a device), DS_EXIT_RUNTIME for one that
+ * cannot be written (no such folder, no permission). */
+int ds_output_check(const char *flag, const char *path, char *err, size_t errlen);
+
+/* The file a write to `path` replaces: path itself, or the file at the end of
+ * its chain of symbolic links (a write through a link keeps the link).
+ * 0, or -1 with errno set. */
+int ds_output_target(const char *path, char *out, size_t len);
+
+/* Atomic replace: ds_atomic_open creates TARGET.tmp beside the target and
+ * returns it in a->f; write, then ds_atomic_commit flushes, fsyncs, renames
+ * it over the target and fsyncs the folder. Any failure (or write_failed
+ * != 0) removes the temporary file and leaves the previous file untouched.
+ * Both return 0, or -1 with what failed in err ("create F.tmp: No space left
+ * on device"; the caller names the output). ds_atomic_abort gives up
+ * (removes the temporary file). */
+typedef struct {
+  FILE *f;
+  const char *path;
+  char target[DS_PATH_MAX], tmp[DS_PATH_MAX + 8];
+} ds_atomic_file;
+int ds_atomic_open(ds_atomic_file *a, const char *path, char *err, size_t errlen);
+int ds_atomic_commit(ds_atomic_file *a, int write_failed, char *err, size_t errlen);
+void ds_atomic_abort(ds_atomic_file *a);
 
 #ifdef __cplusplus
 }

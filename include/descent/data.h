@@ -49,6 +49,11 @@ typedef struct {
 
 /* Load the train and test sets. Exits 2 with a message on bad input. */
 void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test);
+/* Load only the test set (what `descent eval` needs): the explicit test
+ * files, the t10k files of a folder, or the held-out tail of a training file
+ * (--test-fraction, which reads that file). n_classes is the largest label
+ * + 1. Exits 2 with a message on bad input. */
+void ds_data_load_test(const ds_data_source *src, ds_dataset *test);
 void ds_dataset_free(ds_dataset *d);
 
 /* Where a named dataset lives ("fashion-mnist", "mnist"); NULL if unknown. */

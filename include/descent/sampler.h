@@ -36,6 +36,10 @@ void ds_sampler_begin_epoch(ds_sampler *s, long epoch);
 /* Fill idx with the next batch of the current epoch; returns its size
  * (0 when the epoch is exhausted). */
 int ds_sampler_next(ds_sampler *s, int32_t *idx);
+/* Pass over the next `batches` batches of the current epoch without drawing
+ * them (a resumed run continues where the checkpoint stopped): afterwards
+ * ds_sampler_next returns what it would have returned after that many calls. */
+void ds_sampler_skip(ds_sampler *s, long batches);
 
 #ifdef __cplusplus
 }

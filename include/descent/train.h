@@ -43,7 +43,7 @@ typedef struct {
   /* execution on the backend (CUDA; the CPU ignores them) */
   int no_graph;            /* run every op eagerly instead of replaying a captured CUDA graph */
   int tf32;                /* TF32 tensor-core GEMMs */
-  int deterministic;       /* bit-identical runs (the CPU always is) */
+  int deterministic;       /* ask for bit-identical runs: both backends always give them (set_deterministic NULL) */
 } ds_train_config;
 
 void ds_train_config_defaults(ds_train_config *c);
@@ -104,6 +104,8 @@ typedef struct {
   long step;               /* updates applied */
   long micro_step;         /* training forward passes (keys the dropout masks) */
   long epoch;              /* epochs completed */
+  long epoch_batches;      /* batches of epoch `epoch` drawn so far (0 at an epoch boundary):
+                              where a resumed run continues */
   /* validation split (cfg.val_fraction): held-out training items, on the backend */
   uint8_t *val_images, *val_labels;
   int n_val;
@@ -162,13 +164,16 @@ void ds_trainer_check_finite(ds_trainer *t, double loss_sum);
 
 typedef struct {
   double train_loss, train_accuracy, test_loss, test_accuracy;
-  long epochs, steps;
+  double epochs;           /* epochs completed, with the fraction of one in progress */
+  long steps;              /* updates applied (skipped ones included) */
   double seconds, samples_per_second;
   long samples;
   double val_loss, val_accuracy;  /* NaN without --val-fraction */
   long skipped;            /* updates skipped by --on-nonfinite skip */
   int stopped_early;       /* --early-stop ended the run */
-  long best_step;          /* --early-stop: the update whose parameters were kept (-1: none) */
+  long best_step;          /* --early-stop: the update whose state was kept (-1: none finite) */
+  long eval_step;          /* the update whose state the test (and val) figures and --save belong to */
+  double eval_epochs;      /* its epochs, as `epochs` */
   int interrupted;         /* SIGINT: the run stopped after finishing an update */
 } ds_train_result;
 

@@ -9,7 +9,9 @@ set -euo pipefail
 D=${1:?usage: make_corpus.sh path/to/descent}
 here=$(cd "$(dirname "$0")" && pwd)
 C=$here/corpus
-rm -f "$C"/idx/* "$C"/checkpoint/* "$C"/flags/*
+# (checkpoint/v1-*: files of the version-1 format, kept as they were written)
+rm -f "$C"/idx/* "$C"/flags/*
+find "$C/checkpoint" -type f ! -name 'v1-*' -delete 2>/dev/null || true
 mkdir -p "$C"/idx "$C"/checkpoint "$C"/flags
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -47,6 +49,9 @@ tiny=(train --backend cpu --train-images "$tmp/ti" --train-labels "$tmp/tl" --te
 "$D" "${tiny[@]}" --optimizer rmsprop --centered --momentum 0.5 --hidden 2,2 --batchnorm \
   --save "$C/checkpoint/rmsprop-centered.ckpt" >/dev/null
 "$D" "${tiny[@]}" --optimizer adagrad --hidden none --save "$C/checkpoint/adagrad-linear.ckpt" >/dev/null
+# inside an epoch, with a validation split, standardised inputs and skip mode (version 2's fields)
+"$D" "${tiny[@]}" --optimizer adam --steps 1 --standardize --val-fraction 0.25 --on-nonfinite skip \
+  --save "$C/checkpoint/adam-mid-epoch.ckpt" >/dev/null
 
 argv() { local name=$1; shift; printf '%s\0' "$@" | head -c -1 > "$C/flags/$name"; }
 argv lr --lr 0.1
