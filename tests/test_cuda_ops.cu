@@ -331,7 +331,7 @@ static double linear_case(int B, int C_in, int C_out, int misalign, int check_no
   if (misalign)
     CHECK(took_fallback && fwd == 2, "%s forward: %ld launches (lt %ld, fallback %ld), want the 2 of bias broadcast + GEMM",
           what, fwd, lt1 - lt0, fb1 - fb0);
-  else if (C_in % 4 == 0 && C_out % 4 == 0)
+  else if (C_in % 4 == 0 && C_out % 4 == 0 && B > 1) /* B = 1 is a GEMV: the epilogue may not be offered */
     CHECK(took_lt && fwd == 1, "%s forward: %ld launches (lt %ld, fallback %ld), want the one cuBLASLt bias-epilogue "
           "matmul on aligned shapes", what, fwd, lt1 - lt0, fb1 - fb0);
   else
