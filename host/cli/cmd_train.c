@@ -70,7 +70,7 @@ int ds_cmd_train(int argc, char **argv) {
     {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "nothing on stderr but errors: no progress bar, log-point lines, warnings or notes"},
     {"--save", DS_FLAG_STRING, &cfg.save_path, "FILE", "write a checkpoint at the end (atomically: FILE.tmp, then rename)", .group = "Checkpoints"},
     {"--save-every", DS_FLAG_LONG, &cfg.save_every, "N", "also write it every N epochs (0 = only at the end)", "[0,inf)"},
-    {"--resume", DS_FLAG_STRING, &resume, "FILE", "continue from a checkpoint; give the same flags as the run that wrote it"},
+    {"--resume", DS_FLAG_STRING, &resume, "FILE", "continue a run from its checkpoint, inside an epoch too (--epochs/--steps count from the run's start; a setting that changes the stored state is refused)"},
     {"--log", DS_FLAG_STRING, &cfg.log_path, "FILE.csv|FILE.jsonl", "one row per log point: losses, accuracies, lr, samples/s, per-layer gradient norms, update ratios, activation statistics, warnings", .group = "Monitoring"},
     {"--log-every", DS_FLAG_LONG, &cfg.log_every, "N", "a log point (evaluation, log row, stderr line) every N updates (0 = at the end of each epoch)", "[0,inf)"},
     {"--val-fraction", DS_FLAG_FLOAT, &cfg.val_fraction, "F", "hold out F of the training set (seeded shuffle) for validation: val_loss, val_accuracy", "[0,1)"},
@@ -142,8 +142,8 @@ int ds_cmd_train(int argc, char **argv) {
     char state[128] = "";
     if (r.eval_step != r.steps)
       snprintf(state, sizeof state, "; the figures are of the state after update %ld (%s)", r.eval_step, eval_ep);
-    printf("test_accuracy %.4f  test_loss %.4f  (%s, %ld updates, %.1f s%s)\n", r.test_accuracy, r.test_loss, ep,
-           r.steps, r.seconds, state);
+    printf("test_accuracy %.4f  test_loss %.4f  (%s, %ld update%s, %.1f s%s)\n", r.test_accuracy, r.test_loss, ep,
+           r.steps, r.steps == 1 ? "" : "s", r.seconds, state);
   }
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
   ds_trainer_free(&t);
