@@ -178,7 +178,8 @@ int main(int argc, char **argv) {
       /* the op reads its per-step scalars from backend memory (uploaded untimed) */
       ds_optim_scalars *d_s = be->alloc(sizeof(ds_optim_scalars), "step scalars");
       for (int w = 0; w < 3; w++) { /* warm-up */
-        ds_optim_scalars s = ds_optim_scalars_at(&cfg, t++, 0);
+        ds_optim_scalars s = ds_optim_scalars_at(&cfg, t, 0, t);
+        t++;
         be->upload(d_s, &s, sizeof s);
         be->optim_step(&buf, n, n, &cfg, d_s);
         be->copy(dst, src, half);
@@ -186,7 +187,8 @@ int main(int argc, char **argv) {
       be->synchronize();
       bench_work work = {be, &buf, n, &cfg, d_s, dst, src, half};
       for (int r = 0; r < repeats; r++) {
-        ds_optim_scalars s = ds_optim_scalars_at(&cfg, t++, 0);
+        ds_optim_scalars s = ds_optim_scalars_at(&cfg, t, 0, t);
+        t++;
         be->upload(d_s, &s, sizeof s); /* not timed */
         if (flush) flush_backend_cache(be);
         ts[r] = timed(&work, run_step);

@@ -108,6 +108,8 @@ int main(int argc, char **argv) {
   ds_flags_parse("bench_train", flags, argc - 1, argv + 1, NULL, 0, "[flags]",
                  "Training throughput (samples/s, ms per step and per epoch) and time to a target test accuracy.");
   ds_cli_optim_resolve("bench_train", flags, &cfg.optim, optimizer);
+  const ds_optim_config *resolved = &cfg.optim;
+  ds_cli_optim_check_flags("bench_train", flags, &resolved, 1);
   if (no_bn) cfg.model.batchnorm = 0;
   const ds_backend *be = ds_backend_select(backend, 0);
   ds_dataset train, test;

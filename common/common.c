@@ -17,7 +17,12 @@ void ds_fatal(int code, const char *fmt, ...) {
   exit(code);
 }
 
+static int quiet_notes;
+
+void ds_set_quiet(int quiet) { quiet_notes = quiet != 0; }
+
 void ds_note(const char *fmt, ...) {
+  if (quiet_notes) return;
   va_list ap;
   va_start(ap, fmt);
   fputs("descent: note: ", stderr);

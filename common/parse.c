@@ -1,5 +1,6 @@
-/* Strict parsing of numbers and names: the flag parser, environment
- * variables and file-name checks all use these, so they sit at the bottom. */
+/* Strict parsing and readable printing of numbers, and names: the flag
+ * parser, environment variables, messages and file-name checks all use
+ * these, so they sit at the bottom. */
 #include "descent/common.h"
 
 #include <ctype.h>
@@ -39,4 +40,27 @@ int ds_path_has_suffix(const char *path, const char *suffix) {
     if (ch != suffix[i]) return 0;
   }
   return 1;
+}
+
+const char *ds_format_number(char *buf, size_t len, double v) {
+  if (isnan(v)) snprintf(buf, len, "nan");
+  else if (isinf(v)) snprintf(buf, len, v > 0 ? "inf" : "-inf");
+  else if (v != 0.0 && (fabs(v) >= 1e6 || fabs(v) < 1e-4)) snprintf(buf, len, "%.3g", v);
+  else snprintf(buf, len, "%.4f", v);
+  return buf;
+}
+
+const char *ds_format_shortest(char *buf, size_t len, double v) {
+  if (isnan(v)) snprintf(buf, len, "nan");
+  else if (isinf(v)) snprintf(buf, len, v > 0 ? "inf" : "-inf");
+  else if (v == floor(v) && fabs(v) < 1e15) snprintf(buf, len, "%.0f", v); /* a count: 20, not 2e+01 */
+  else if ((double)(float)v == v) { /* a float: the fewest digits that read back as the same float */
+    for (int p = 1; p <= 9; p++) {
+      snprintf(buf, len, "%.*g", p, v);
+      if ((float)strtod(buf, NULL) == (float)v) break;
+    }
+  } else {
+    snprintf(buf, len, "%.9g", v); /* a double (a mean, f at a point): 9 digits */
+  }
+  return buf;
 }

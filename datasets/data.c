@@ -66,6 +66,36 @@ static void load_pair(const char *images_path, const char *labels_path, ds_datas
   d->n_classes = maxl + 1;
 }
 
+/* The class count of a training set: --classes N when given (every label
+ * below N), else the largest label + 1 provided every class from 0 to it
+ * occurs (a gap is a corrupt label far more often than a real class that
+ * never occurs). At least two distinct labels. Exits 2 naming the file. */
+static void settle_classes(ds_dataset *d, int classes, const char *labels_path) {
+  long count[256] = {0};
+  for (int i = 0; i < d->n; i++) count[d->labels[i]]++;
+  int distinct = 0, maxl = 0;
+  for (int c = 0; c < 256; c++)
+    if (count[c]) distinct++, maxl = c;
+  if (distinct < 2)
+    ds_fatal(DS_EXIT_USAGE, "%s: every label is %d, a single class: a classifier needs at least two", labels_path, maxl);
+  if (classes > 0) {
+    if (maxl >= classes)
+      ds_fatal(DS_EXIT_USAGE, "%s: holds label %d, but --classes %d allows 0..%d (%ld such labels)", labels_path,
+               maxl, classes, classes - 1, count[maxl]);
+    d->n_classes = classes;
+  } else {
+    int missing = maxl + 1 - distinct;
+    if (missing > 0) {
+      int first = 0;
+      while (count[first]) first++;
+      ds_fatal(DS_EXIT_USAGE, "%s: the labels go up to %d, but %d of the %d classes 0..%d never occur (the first: %d); "
+               "a corrupt label? If those classes are meant, give --classes %d", labels_path, maxl, missing, maxl + 1,
+               maxl, first, maxl + 1);
+    }
+    d->n_classes = maxl + 1;
+  }
+}
+
 static void split_tail(ds_dataset *train, ds_dataset *test, float fraction, const char *name) {
   int n_test = (int)((double)train->n * fraction + 0.5);
   if (n_test < 1 || n_test >= train->n)
@@ -115,6 +145,7 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
     }
   }
   load_pair(ti, tl, train);
+  settle_classes(train, src->classes, tl);
   if (vi && src->test_fraction > 0.0f)
     ds_fatal(DS_EXIT_USAGE, "--test-fraction: not with explicit test files");
   if (vi) {
@@ -123,15 +154,14 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
       ds_fatal(DS_EXIT_USAGE, "%s: images are %dx%d but the training images are %dx%d", vi, test->rows,
                test->cols, train->rows, train->cols);
     if (test->n_classes > train->n_classes)
-      ds_fatal(DS_EXIT_USAGE, "%s: holds label %d but the training labels stop at %d", vl, test->n_classes - 1,
-               train->n_classes - 1);
+      ds_fatal(DS_EXIT_USAGE, "%s: holds label %d but the model has %d classes (0..%d)%s", vl, test->n_classes - 1,
+               train->n_classes, train->n_classes - 1, src->classes > 0 ? "" : "; give --classes N for more");
     test->n_classes = train->n_classes;
   } else {
     if (src->test_fraction <= 0.0f)
       ds_fatal(DS_EXIT_USAGE, "no test set: give --test-images/--test-labels or --test-fraction F");
     split_tail(train, test, src->test_fraction, ti);
   }
-  if (train->n_classes < 2) ds_fatal(DS_EXIT_USAGE, "%s: labels hold a single class", tl);
 }
 
 void ds_data_load_test(const ds_data_source *src, ds_dataset *test) {

@@ -1,4 +1,5 @@
 /* The CPU reference backend: host memory and the *_cpu ops. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,19 @@ static void cpu_synchronize(void) {}
  * device op would be reported, one line naming it, exit 1. */
 static void cpu_inject_fault(const char *op) {
   ds_fatal(DS_EXIT_RUNTIME, "CPU backend: injected fault in %s (DESCENT_FAULT_AT_UPDATE)", op);
+}
+
+/* MemAvailable of /proc/meminfo: what the kernel can give without swapping
+ * (0 = unknown, e.g. not Linux). */
+static size_t cpu_memory_available(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  fclose(f);
+  return (size_t)kb * 1024u;
 }
 
 static ds_backend cpu_backend = {
@@ -53,15 +67,18 @@ static ds_backend cpu_backend = {
   .monitor_nonfinite = monitor_nonfinite_cpu,
   /* no TF32, always deterministic, no graphs: those hooks stay NULL */
   .inject_fault = cpu_inject_fault,
+  .memory_available = cpu_memory_available,
 };
+
+int ds_backend_cpu_threads(void) { return gemm_cpu_threads(); }
 
 const ds_backend *ds_backend_cpu(void) {
   static int described = 0;
-  static char device[64];
+  static char device[96];
   if (!described) {
-    /* "CPU (cblas (OpenBLAS))" or "CPU (built-in C GEMM)" */
-    strcpy(device, "CPU, GEMM: ");
-    strncat(device, gemm_cpu_impl(), sizeof device - strlen(device) - 1);
+    /* "CPU, GEMM: cblas (OpenBLAS), 2 threads" or "CPU, GEMM: built-in C, 1 thread" */
+    int threads = gemm_cpu_threads();
+    snprintf(device, sizeof device, "CPU, GEMM: %s, %d thread%s", gemm_cpu_impl(), threads, threads == 1 ? "" : "s");
     cpu_backend.device = device;
     described = 1;
   }

@@ -195,6 +195,16 @@ static void cuda_inject_fault(const char *op) {
   ds_fatal(DS_EXIT_RUNTIME, "%s: the injected fault did not fault", what);
 }
 
+/* Free device memory now (cudaMemGetInfo; 0 = unknown). */
+static size_t cuda_memory_available(void) {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return free_b;
+}
+
 /* ---- the table and device selection ------------------------------------------------ */
 
 static ds_backend cuda_backend = {
@@ -234,6 +244,7 @@ static ds_backend cuda_backend = {
   /* .timer_ms = */ cuda_timer_ms,
   /* .flush_cache = */ cuda_flush_cache,
   /* .inject_fault = */ cuda_inject_fault,
+  /* .memory_available = */ cuda_memory_available,
 };
 
 extern "C" int ds_cuda_compiled(void) { return 1; }
@@ -308,7 +319,12 @@ extern "C" const ds_backend *ds_backend_cuda(int device, char *why, size_t why_l
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();
-    snprintf(why, why_len, "no usable CUDA device (%s)", cudaGetErrorString(err));
+    int driver = 0;
+    /* no driver at all reads as "insufficient driver": say what is missing */
+    if (cudaDriverGetVersion(&driver) == cudaSuccess && driver == 0)
+      snprintf(why, why_len, "no usable CUDA device (no NVIDIA driver found: no GPU here, or its driver is not installed)");
+    else
+      snprintf(why, why_len, "no usable CUDA device (%s)", cudaGetErrorString(err));
     return NULL;
   }
   if (count == 0) {

@@ -13,6 +13,7 @@ void gemm_cpu(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
               M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 const char *gemm_cpu_impl(void) { return "cblas (OpenBLAS)"; }
+int gemm_cpu_threads(void) { return openblas_get_num_threads(); }
 
 #else
 
@@ -55,5 +56,6 @@ void gemm_cpu(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
   }
 }
 const char *gemm_cpu_impl(void) { return "built-in C"; }
+int gemm_cpu_threads(void) { return 1; }
 
 #endif

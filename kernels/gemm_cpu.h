@@ -8,5 +8,9 @@ void gemm_cpu(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
               const float *B, int ldb, float beta, float *C, int ldc);
 /* "cblas (OpenBLAS)" or "built-in C" */
 const char *gemm_cpu_impl(void);
+/* The threads a GEMM runs on (OPENBLAS_NUM_THREADS; 1 for the built-in C).
+ * CPU results are bit-identical for the same machine and thread count only:
+ * OpenBLAS splits the reductions by thread. */
+int gemm_cpu_threads(void);
 
 #endif

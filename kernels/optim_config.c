@@ -10,15 +10,25 @@ static const char *const optimizer_names[] = {"sgd", "adagrad", "rmsprop", "adam
 
 const char *ds_optim_name(ds_optimizer kind) { return optimizer_names[kind]; }
 
+/* torch.optim: Adagrad(lr=0.01, eps=1e-10), RMSprop(lr=0.01, eps=1e-8),
+ * Adam(lr=0.001, eps=1e-8), AdamW(lr=0.001, eps=1e-8, weight_decay=0.01) */
+const ds_optim_default_row ds_optim_default_rows[5] = {
+  [DS_OPT_SGD] = {"sgd", 0.1f, 1e-8f, 0.0f},
+  [DS_OPT_ADAGRAD] = {"adagrad", 0.01f, 1e-10f, 0.0f},
+  [DS_OPT_RMSPROP] = {"rmsprop", 0.01f, 1e-8f, 0.0f},
+  [DS_OPT_ADAM] = {"adam", 1e-3f, 1e-8f, 0.0f},
+  [DS_OPT_ADAMW] = {"adamw", 1e-3f, 1e-8f, 0.01f},
+};
+
 void ds_optim_defaults(ds_optim_config *c, ds_optimizer kind) {
   memset(c, 0, sizeof *c);
   c->kind = kind;
-  c->lr = kind == DS_OPT_SGD ? 0.1f : (kind == DS_OPT_ADAGRAD ? 0.01f : 1e-3f);
+  c->lr = ds_optim_default_rows[kind].lr;
   c->alpha = 0.99f;
   c->beta1 = 0.9f;
   c->beta2 = 0.999f;
-  c->eps = kind == DS_OPT_ADAGRAD ? 1e-10f : 1e-8f;
-  c->weight_decay = kind == DS_OPT_ADAMW ? 0.01f : 0.0f;
+  c->eps = ds_optim_default_rows[kind].eps;
+  c->weight_decay = ds_optim_default_rows[kind].weight_decay;
   c->gamma = 0.1f;
   c->step_size = 1;
   c->t_max = 0;
@@ -92,11 +102,11 @@ double ds_schedule_lr(const ds_optim_config *c, long t) {
   return schedule_base(c, t - (c->warmup > 0 ? c->warmup : 0));
 }
 
-ds_optim_scalars ds_optim_scalars_at(const ds_optim_config *c, long t, long epoch) {
+ds_optim_scalars ds_optim_scalars_at(const ds_optim_config *c, long t, long epoch, long applied) {
   ds_optim_scalars s;
-  s.t = (uint64_t)t + 1;
+  s.t = (uint64_t)applied + 1;
   double lr = ds_schedule_lr(c, c->schedule_per_epoch ? epoch : t);
-  if (c->kind == DS_OPT_ADAGRAD) lr /= 1.0 + (double)t * c->lr_decay; /* (t_1based - 1) */
+  if (c->kind == DS_OPT_ADAGRAD) lr /= 1.0 + (double)applied * c->lr_decay; /* (t_1based - 1) */
   s.lr = (float)lr;
   s.bias_correction1 = (float)(1.0 - pow(c->beta1, (double)s.t));
   s.bias_correction2 = (float)(1.0 - pow(c->beta2, (double)s.t));

@@ -81,7 +81,10 @@ DS_HD void ds_optim_element(size_t i, const ds_optim_config *c, const ds_optim_s
       if (c->centered) {
         float ga = a * gavg[i] + (1.0f - a) * g;
         gavg[i] = ga;
+        /* v - gavg^2 is a variance, never negative exactly; in float it can
+           round below 0 when the gradient is nearly constant (NaN from sqrt) */
         avg = sq - ga * ga;
+        if (avg < 0.0f) avg = 0.0f;
       }
       float denom = ds_adaptive_denom(avg, c->eps, c->eps_in_sqrt);
       if (c->momentum > 0.0f) {

@@ -52,7 +52,7 @@ images="$fashion/t10k-images-idx3-ubyte.gz"
 labels="$fashion/t10k-labels-idx1-ubyte.gz"
 if [ -f "$images" ] && [ -f "$labels" ]; then
   "$DESCENT" train --backend auto --train-images "$images" --train-labels "$labels" --test-fraction 0.2 \
-    --hidden 8 --batch-size 32 --steps 2 --quiet --json >"$tmp/out" 2>"$tmp/err"
+    --hidden 8 --batch-size 32 --steps 2 --json >"$tmp/out" 2>"$tmp/err"
   rc=$?
   [ "$rc" -eq 0 ] || fail "train --backend auto: exit $rc: $(cat "$tmp/err")"
   grep -q '"backend":"cpu"' "$tmp/out" || fail "train --backend auto: did not run on the CPU: $(cat "$tmp/out")"
@@ -62,6 +62,11 @@ if [ -f "$images" ] && [ -f "$labels" ]; then
   else
     [ "$notes" -eq 0 ] || fail "train --backend auto: a build without CUDA should not mention a fallback: $(cat "$tmp/err")"
   fi
+  # --quiet: nothing on stderr at all
+  "$DESCENT" train --backend auto --train-images "$images" --train-labels "$labels" --test-fraction 0.2 \
+    --hidden 8 --batch-size 32 --steps 2 --quiet >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] || fail "train --backend auto --quiet: exit $rc, stderr: $(cat "$tmp/err")"
 else
   echo "note: $images not found; --backend auto not exercised"
 fi

@@ -433,15 +433,17 @@ fi
 # ---- 5. out of memory: absurd sizes fail with the sizes, exit 1 ----------------------
 # 10^6 x 10^6 floats (4 TB) for the second layer cannot be allocated anywhere.
 run train --backend cpu --train-images "$I" --train-labels "$L" --test-fraction 0.2 --hidden 1000000,1000000 --steps 1 --quiet
-WHAT="--hidden 1000000,1000000" check 1 "allocating"
+WHAT="--hidden 1000000,1000000" check 1 "GiB of host memory"
 checks=$((checks + 1))
-grep -Eq '[0-9]{13}' "$tmp/err" || fail "--hidden 1000000,1000000: the message does not give the size: $(cat "$tmp/err")"
+grep -Eq 'needs about [0-9.]+ GiB .* [0-9.]+ GiB is available' "$tmp/err" ||
+  fail "--hidden 1000000,1000000: the message does not give both sizes: $(cat "$tmp/err")"
 # the same on a GPU, where there is one (device memory instead of host memory)
 if nvidia-smi -L 2>/dev/null | grep -q '^GPU' && ! "$D" --version | grep -q 'cuda: not compiled in'; then
   run train --backend cuda --train-images "$I" --train-labels "$L" --test-fraction 0.2 --hidden 1000000,1000000 --steps 1 --quiet
-  WHAT="--backend cuda --hidden 1000000,1000000" check 1 "out of GPU memory"
+  WHAT="--backend cuda --hidden 1000000,1000000" check 1 "GiB of GPU memory"
   checks=$((checks + 1))
-  grep -Eq '[0-9]{13}' "$tmp/err" || fail "cuda OOM: the message does not give the size: $(cat "$tmp/err")"
+  grep -Eq 'needs about [0-9.]+ GiB .* [0-9.]+ GiB is available' "$tmp/err" ||
+    fail "cuda OOM: the message does not give both sizes: $(cat "$tmp/err")"
 fi
 
 if [ "$fails" != 0 ]; then

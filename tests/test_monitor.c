@@ -254,6 +254,10 @@ static void test_relu_net(void) {
   int nw = ds_monitor_warnings(&m, w, fresh, DS_MON_MAX_WARNINGS);
   for (int i = 0; i < nw; i++) CHECK(strncmp(w[i].key, "dead_", 5) != 0, "no dead-unit warning at 1/3: %s", w[i].text);
   m.units[0] = 2.0 / 3.0;
+  /* a batch of 4 rows: "dead for the whole batch" says little, no warning */
+  nw = ds_monitor_warnings(&m, w, fresh, DS_MON_MAX_WARNINGS);
+  for (int i = 0; i < nw; i++) CHECK(strcmp(w[i].key, "dead_fc1") != 0, "dead_fc1 warned about a %d-row batch", m.rows);
+  m.rows = DS_MON_MIN_ROWS; /* as if the batch had been large enough */
   nw = ds_monitor_warnings(&m, w, fresh, DS_MON_MAX_WARNINGS);
   int found = -1;
   for (int i = 0; i < nw; i++)
@@ -438,11 +442,57 @@ static void test_log(void) {
   remove(path);
 }
 
+/* --on-nonfinite skip and the counters: the schedule counts attempted updates
+ * (a PyTorch scheduler stepped every iteration), Adam's step (bias
+ * corrections) counts applied ones (torch.optim's state["step"] does not
+ * advance when GradScaler skips optimizer.step()). Checked against a float64
+ * simulation over a pattern of good and poisoned batches. */
+static void test_skip_counts(void) {
+  const ds_backend *be = ds_backend_cpu();
+  enum { N = 16, D = 6 };
+  uint8_t img[N * D], lab[N];
+  for (int i = 0; i < N * D; i++) img[i] = (uint8_t)(37 * i + 11);
+  for (int i = 0; i < N; i++) lab[i] = (uint8_t)(i % 3);
+  ds_dataset set = tiny_set(N, D, img, lab, 3);
+  ds_train_config cfg;
+  base_config(&cfg, 2);
+  cfg.model.n_hidden = 1;
+  cfg.model.hidden[0] = 5;
+  ds_optim_defaults(&cfg.optim, DS_OPT_ADAM);
+  cfg.optim.schedule = DS_SCHED_STEP;
+  cfg.optim.step_size = 1;
+  cfg.optim.gamma = 0.5f;
+  cfg.on_nonfinite = DS_NONFINITE_SKIP;
+  ds_trainer t;
+  ds_trainer_init(&t, be, &cfg, &set, &set);
+  ds_sampler_begin_epoch(&t.sampler, 0);
+  const int poisoned[] = {0, 1, 1, 0, 0, 1, 0, 0};
+  float scale = t.scale;
+  long applied = 0;
+  for (int k = 0; k < 8; k++) {
+    t.scale = poisoned[k] ? INFINITY : scale;
+    ds_trainer_update(&t, 1);
+    double lr = 1e-3 * pow(0.5, k), bc1 = 1.0 - pow((double)0.9f, (double)(applied + 1)),
+           bc2 = 1.0 - pow((double)0.999f, (double)(applied + 1));
+    const ds_optim_scalars *sc = &t.h_scalars->optim;
+    CHECK((long)sc->t == applied + 1, "update %d: Adam's step %llu, want %ld (applied updates + 1)", k + 1,
+          (unsigned long long)sc->t, applied + 1);
+    CHECK_CLOSE(sc->lr, lr, 0, 1e-6, "update %d: the schedule's lr counts attempted updates", k + 1);
+    CHECK_CLOSE(sc->bias_correction1, bc1, 0, 1e-6, "update %d: bias correction 1", k + 1);
+    CHECK_CLOSE(sc->bias_correction2, bc2, 0, 1e-5, "update %d: bias correction 2", k + 1);
+    applied += !poisoned[k];
+  }
+  CHECK(t.skipped == 3 && t.step == 8, "3 of 8 updates skipped (got %ld of %ld)", t.skipped, t.step);
+  ds_trainer_free(&t);
+  ds_dataset_free(&set);
+}
+
 int main(void) {
   test_ops();
   test_softmax_layer();
   test_relu_net();
   test_nonfinite();
+  test_skip_counts();
   test_split();
   test_log();
   return check_finish("test_monitor");

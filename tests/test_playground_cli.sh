@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `descent playground` from the outside: CSV layout, one block per optimizer,
 # the lecture's sign pattern, divergence reported on stderr with exit 0, the
-# same optimizer flags as `descent train`, usage errors, --plot and --preset.
+# same optimizer flags as `descent train`, usage errors, --plot and --preset,
+# the picture written before the CSV (a reader that stops early, a full
+# disk), --quiet; and `descent plot` of a log with a single row.
 set -u
 D=${DESCENT:?DESCENT must point at the descent binary}
 tmp=$(mktemp -d)
@@ -17,7 +19,9 @@ check() { if eval "$1"; then ok; else bad "$2"; fi; }
 check '[ $? -eq 0 ]' "parabola run exits 0"
 check '[ "$(head -1 "$tmp/p.csv")" = "optimizer,step,x1,f,grad_norm,lr" ]' "1-D header: $(head -1 "$tmp/p.csv")"
 check '[ "$(wc -l <"$tmp/p.csv")" -eq 7 ]' "1-D: header + N+1 rows"
-check '[ "$(sed -n 2p "$tmp/p.csv" | cut -d, -f1-3)" = "sgd,0,8.69999981" ]' "row 0 is x0 (float 8.7): $(sed -n 2p "$tmp/p.csv")"
+# compared as numbers: float 8.7 is 8.69999981 to nine digits, 8.7 in the shortest form
+check 'awk -F, '"'"'NR == 2 { d = $3 - 8.7; if (d < 0) d = -d; exit !($1 == "sgd" && $2 == 0 && d < 1e-6) }'"'"' "$tmp/p.csv"' \
+  "row 0 is x0 (float 8.7): $(sed -n 2p "$tmp/p.csv")"
 
 "$D" playground --fn bowl --optimizer sgd,momentum,adam --steps 4 >"$tmp/m.csv"
 check '[ "$(head -1 "$tmp/m.csv")" = "optimizer,step,x1,x2,f,grad_norm,lr" ]' "2-D header"
@@ -68,7 +72,7 @@ missing=$(comm -23 "$tmp/train.flags" "$tmp/pg.flags" | tr -d ' ' | tr '\n' ' ')
 check '[ -z "$missing" ]' "train flags missing from playground: $missing"
 # a step schedule halves lr every 2 updates; the lr column says so
 "$D" playground --schedule step --step-size 2 --gamma 0.5 --lr 0.4 --steps 5 >"$tmp/lr.csv"
-check '[ "$(cut -d, -f6 "$tmp/lr.csv" | tail -n +2 | tr "\n" " ")" = "0.400000006 0.400000006 0.200000003 0.200000003 0.100000001 0.100000001 " ]' \
+check 'cut -d, -f6 "$tmp/lr.csv" | tail -n +2 | awk '"'"'BEGIN { split("0.4 0.4 0.2 0.2 0.1 0.1", w, " ") } { d = $1 - w[NR]; if (d < 0) d = -d; if (d > 1e-6 * w[NR]) exit 1 } END { exit NR != 6 }'"'"'' \
   "step schedule in the lr column: $(cut -d, -f6 "$tmp/lr.csv" | tail -n +2 | tr '\n' ' ')"
 # --clip-norm C bounds an sgd step by lr*C
 "$D" playground --fn bowl --clip-norm 1 --lr 0.5 --steps 5 >"$tmp/c.csv"
@@ -130,6 +134,51 @@ if command -v rsvg-convert >/dev/null 2>&1; then
 fi
 PATH=/nonexistent "$D" playground --fn bowl --plot "$tmp/n.png" >/dev/null 2>"$tmp/n.err"
 check '[ $? -eq 2 ] && grep -q "svg" "$tmp/n.err" && [ ! -e "$tmp/n.png" ]' "no rsvg-convert: exit 2, suggests .svg"
+
+# ---- the picture comes before the CSV ----------------------------------------
+# a reader that stops after one line: the picture is there all the same, and
+# the command says the pipe broke (exit 1) instead of dying silently on SIGPIPE
+# (3000 updates x 2 is ~400 kB of CSV, far more than a pipe holds)
+"$D" playground --fn rosenbrock --optimizer adam,rmsprop --lr 0.02 --steps 3000 --plot "$tmp/pipe.svg" \
+  2>"$tmp/pipe.err" | head -1 >"$tmp/pipe.head"
+rc=${PIPESTATUS[0]}
+check 'valid_svg "$tmp/pipe.svg"' "| head -1: the picture is written (exit $rc)"
+check '[ "$(cat "$tmp/pipe.head")" = "optimizer,step,x1,x2,f,grad_norm,lr" ]' "| head -1 reads the header: $(cat "$tmp/pipe.head")"
+check '[ $rc -eq 1 ] && grep -q "broken pipe" "$tmp/pipe.err"' "| head -1: exit 1 naming the broken pipe (got $rc: $(cat "$tmp/pipe.err"))"
+# stdout that cannot be written at all: the picture first, then exit 1
+if [ -w /dev/full ]; then
+  "$D" playground --fn bowl --plot "$tmp/full.svg" >/dev/full 2>"$tmp/full.err"
+  rc=$?
+  check '[ $rc -eq 1 ] && valid_svg "$tmp/full.svg"' "stdout on a full disk: picture written, exit 1 (got $rc: $(cat "$tmp/full.err"))"
+fi
+
+# ---- --quiet: nothing on stderr but errors ---------------------------------------
+"$D" playground --lr 1.05 --steps 1000 --quiet --plot "$tmp/q.svg" >"$tmp/q.csv" 2>"$tmp/q.err"
+rc=$?
+check '[ $rc -eq 0 ] && [ ! -s "$tmp/q.err" ]' "--quiet: exit 0 and no divergence note (got $rc: $(cat "$tmp/q.err"))"
+check 'cmp -s "$tmp/q.csv" "$tmp/d.csv" && valid_svg "$tmp/q.svg"' "--quiet: the same CSV, and the picture"
+"$D" playground --fn bowl --optimizer sgd,momentum --lr 2 --steps 3000 --quiet --backend auto >/dev/null 2>"$tmp/q2.err"
+check '[ $? -eq 0 ] && [ ! -s "$tmp/q2.err" ]' "--quiet with two diverging runs and --backend auto: stderr empty ($(cat "$tmp/q2.err"))"
+"$D" playground --quiet --x0 1,2 >/dev/null 2>"$tmp/q3.err"
+check '[ $? -eq 2 ] && grep -q -- "--x0" "$tmp/q3.err"' "--quiet still prints errors"
+"$D" playground --preset lecture --quiet --out "$tmp/lecture-q" >/dev/null 2>"$tmp/q4.err"
+check '[ $? -eq 0 ] && [ ! -s "$tmp/q4.err" ] && [ "$(ls "$tmp/lecture-q" | wc -l)" -eq 7 ]' "--preset lecture --quiet"
+
+# ---- descent plot: a log with a single row ------------------------------------------
+# The x axis must run around the one update (not from it to it + 1, the point
+# on the frame), and the loss axis must not be 1e-12 wide (its tick labels
+# all alike). The first axes group is the loss panel's.
+printf 'epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,grad_norm,grad_norm_fc1,update_ratio_fc1\n' >"$tmp/one.csv"
+printf '1,250,0.1,2.302585,0.1,2.302585,0.1,0.5,0.4,0.01\n' >>"$tmp/one.csv"
+"$D" plot "$tmp/one.csv" -o "$tmp/one.svg" 2>"$tmp/one.err"
+check '[ $? -eq 0 ] && valid_svg "$tmp/one.svg"' "plot of a one-row log ($(cat "$tmp/one.err"))"
+awk '/<g font-size="12"/ { on = 1 } on { print } on && /<\/g>/ { exit }' "$tmp/one.svg" >"$tmp/one.axes"
+xt=$(grep -o 'text-anchor="middle">[^<]*<' "$tmp/one.axes" | sed 's/.*>//; s/<$//' | tr '\n' ' ')
+yt=$(grep -o 'text-anchor="end">[^<]*<' "$tmp/one.axes" | sed 's/.*>//; s/<$//')
+check 'echo "$xt" | awk '"'"'{ lo = $1; hi = $1; for (i = 1; i <= NF; i++) { if ($i < lo) lo = $i; if ($i > hi) hi = $i } exit !(NF >= 3 && lo < 250 && hi > 250) }'"'"'' \
+  "one row at update 250: x ticks around it: $xt"
+check '[ "$(echo "$yt" | wc -l)" -ge 3 ] && [ -z "$(echo "$yt" | sort | uniq -d)" ]' "one row: loss ticks differ: $(echo $yt)"
+check 'grep -q "1 log point," "$tmp/one.svg"' "one row: the subtitle says 1 log point"
 
 "$D" playground --preset lecture --out "$tmp/lecture" >"$tmp/lecture.out"
 check '[ $? -eq 0 ]' "--preset lecture exits 0"

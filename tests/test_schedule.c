@@ -150,69 +150,69 @@ static void test_scalars(void) {
   c.schedule = DS_SCHED_STEP;
   c.step_size = 5;
   c.gamma = 0.5f;
-  ds_optim_scalars s = ds_optim_scalars_at(&c, 0, 0);
+  ds_optim_scalars s = ds_optim_scalars_at(&c, 0, 0, 0);
   CHECK(s.t == 1, "scalars_at(0).t = %llu, want 1", (unsigned long long)s.t);
   CHECK(s.lr == 0.3f, "scalars_at(0).lr = %.9g, want 0.3f", (double)s.lr);
-  s = ds_optim_scalars_at(&c, 5, 0);
+  s = ds_optim_scalars_at(&c, 5, 0, 5);
   CHECK(s.t == 6, "scalars_at(5).t = %llu, want 6", (unsigned long long)s.t);
   CHECK_CLOSE(s.lr, (double)0.3f * 0.5, 0.0, FTOL, "scalars_at(5).lr");
 
   /* schedule_per_epoch: the schedule follows the epoch, not the update */
   c.schedule_per_epoch = 1;
   c.step_size = 1;
-  s = ds_optim_scalars_at(&c, 1000, 0);
+  s = ds_optim_scalars_at(&c, 1000, 0, 1000);
   CHECK(s.lr == 0.3f, "per-epoch: lr at update 1000 of epoch 0 = %g, want 0.3", (double)s.lr);
   CHECK(s.t == 1001, "per-epoch: t still counts updates (%llu)", (unsigned long long)s.t);
-  s = ds_optim_scalars_at(&c, 0, 2);
+  s = ds_optim_scalars_at(&c, 0, 2, 0);
   CHECK_CLOSE(s.lr, (double)0.3f * 0.25, 0.0, FTOL, "per-epoch: lr in epoch 2");
 
   /* Adagrad: lr / (1 + (t_1based - 1) * lr_decay), folded into the scalar lr */
   ds_optim_config a = base(DS_OPT_ADAGRAD, 0.1f);
   a.lr_decay = 0.5f;
-  s = ds_optim_scalars_at(&a, 0, 0);
+  s = ds_optim_scalars_at(&a, 0, 0, 0);
   CHECK_CLOSE(s.lr, (double)0.1f, 0.0, FTOL, "adagrad lr_decay: first update undecayed");
-  s = ds_optim_scalars_at(&a, 1, 0);
+  s = ds_optim_scalars_at(&a, 1, 0, 1);
   CHECK_CLOSE(s.lr, (double)0.1f / 1.5, 0.0, FTOL, "adagrad lr_decay: second update");
-  s = ds_optim_scalars_at(&a, 4, 0);
+  s = ds_optim_scalars_at(&a, 4, 0, 4);
   CHECK_CLOSE(s.lr, (double)0.1f / 3.0, 0.0, FTOL, "adagrad lr_decay: fifth update");
   /* with a schedule the two multiply; lr_decay counts updates even per epoch */
   a.schedule = DS_SCHED_STEP;
   a.step_size = 2;
   a.gamma = 0.5f;
-  s = ds_optim_scalars_at(&a, 4, 0);
+  s = ds_optim_scalars_at(&a, 4, 0, 4);
   CHECK_CLOSE(s.lr, (double)0.1f * 0.25 / 3.0, 0.0, FTOL, "adagrad lr_decay + step schedule");
   a.schedule_per_epoch = 1;
-  s = ds_optim_scalars_at(&a, 4, 1);
+  s = ds_optim_scalars_at(&a, 4, 1, 4);
   CHECK_CLOSE(s.lr, (double)0.1f / 3.0, 0.0, FTOL, "adagrad lr_decay + per-epoch step (epoch 1)");
   /* lr_decay is Adagrad's alone */
   ds_optim_config sg = base(DS_OPT_SGD, 0.1f);
   sg.lr_decay = 0.5f;
-  CHECK(ds_optim_scalars_at(&sg, 4, 0).lr == 0.1f, "lr_decay changed sgd's lr");
+  CHECK(ds_optim_scalars_at(&sg, 4, 0, 4).lr == 0.1f, "lr_decay changed sgd's lr");
 
   /* Adam: bias corrections 1 - beta^t with t 1-based */
   ds_optim_config m = base(DS_OPT_ADAM, 1e-3f);
   const long ts[] = {0, 1, 9, 999, 99999};
   for (int i = 0; i < 5; i++) {
-    s = ds_optim_scalars_at(&m, ts[i], 0);
+    s = ds_optim_scalars_at(&m, ts[i], 0, ts[i]);
     double t1 = (double)(ts[i] + 1);
     CHECK_CLOSE(s.bias_correction1, 1.0 - pow((double)0.9f, t1), 0.0, FTOL, "adam bc1 at t=%ld", ts[i]);
     CHECK_CLOSE(s.bias_correction2, 1.0 - pow((double)0.999f, t1), 0.0, FTOL, "adam bc2 at t=%ld", ts[i]);
   }
-  s = ds_optim_scalars_at(&m, 0, 0);
+  s = ds_optim_scalars_at(&m, 0, 0, 0);
   CHECK_CLOSE(s.bias_correction1, 0.1, 0.0, 1e-6, "adam bc1 of the first update = 1 - 0.9");
   CHECK_CLOSE(s.bias_correction2, 0.001, 0.0, 1e-4, "adam bc2 of the first update = 1 - 0.999");
   m.beta1 = 0.5f;
   m.beta2 = 0.75f;
-  s = ds_optim_scalars_at(&m, 2, 0);
+  s = ds_optim_scalars_at(&m, 2, 0, 2);
   CHECK(s.bias_correction1 == 0.875f, "adam bc1 beta1 0.5, t 3 = %.9g, want 0.875", (double)s.bias_correction1);
   CHECK_CLOSE(s.bias_correction2, 1.0 - 0.421875, 0.0, FTOL, "adam bc2 beta2 0.75, t 3");
   /* bias corrections do not follow the per-epoch schedule */
   m.schedule_per_epoch = 1;
-  s = ds_optim_scalars_at(&m, 2, 7);
+  s = ds_optim_scalars_at(&m, 2, 7, 2);
   CHECK(s.bias_correction1 == 0.875f, "per-epoch changed the bias correction (%g)", (double)s.bias_correction1);
   /* beta = 0: no correction needed, factor 1 */
   m.beta1 = 0.0f;
-  CHECK(ds_optim_scalars_at(&m, 0, 0).bias_correction1 == 1.0f, "beta1 0: bc1 != 1");
+  CHECK(ds_optim_scalars_at(&m, 0, 0, 0).bias_correction1 == 1.0f, "beta1 0: bc1 != 1");
 }
 
 int main(void) {

@@ -39,6 +39,15 @@ extern const char *const ds_cli_nonfinite_modes[];
 
 /* Comma-separated integer list parser for --hidden (into ds_mlp_spec). */
 int ds_cli_parse_hidden(const char *value, void *spec, char *err, size_t errlen);
+/* The widest hidden layer --hidden accepts. */
+#define DS_MAX_WIDTH 1000000
+
+/* After ds_cli_optim_resolve: refuse (exit 2, naming the flag) an optimizer
+ * flag that none of the n configurations reads (--beta1 with sgd, --centered
+ * with adam, ...), a schedule flag the schedule does not read (--t-max
+ * without cosine, ...), and a schedule whose defaults are degenerate (step
+ * without --step-size, exponential or inverse without --decay). */
+void ds_cli_optim_check_flags(const char *cmd, const ds_flag *flags, const ds_optim_config *const *cfgs, int n);
 
 /* JSON: a number, or null when it is NaN or infinite (the value does not
  * exist); a string with quotes, backslashes and control characters escaped

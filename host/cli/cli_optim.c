@@ -10,10 +10,23 @@ static const char *const momentum_forms[] = {"pytorch", "ema", "keras", NULL};
 static const char *const nesterov_forms[] = {"pytorch", "lookahead", NULL};
 static const char *const schedules[] = {"constant", "step", "exponential", "inverse", "cosine", NULL};
 
+/* "0.1 sgd, 0.01 adagrad, ..." from ds_optim_default_rows: --help cannot drift from the code */
+static const char *defaults_text(char *buf, size_t len, int field) {
+  size_t k = 0;
+  for (int i = 0; i < 5 && k < len; i++) {
+    const ds_optim_default_row *r = &ds_optim_default_rows[i];
+    double v = field == 0 ? r->lr : field == 1 ? r->eps : r->weight_decay;
+    if (field == 1 && i == DS_OPT_SGD) continue; /* sgd has no eps */
+    k += (size_t)snprintf(buf + k, len - k, "%s%g %s", k ? ", " : "", v, r->name);
+  }
+  return buf;
+}
+
 int ds_cli_optim_flags(ds_flag *out, ds_optim_config *c, const char **optimizer_name) {
+  static char lr_text[160], eps_text[160], wd_text[160];
   ds_flag f[] = {
     {"--optimizer", DS_FLAG_STRING, optimizer_name, "NAME", "sgd, momentum (sgd, momentum 0.9), nesterov (sgd, Nesterov 0.9), adagrad, rmsprop, adam, adamw", .group = "Optimizer"},
-    {"--lr", DS_FLAG_FLOAT, &c->lr, "X", "base learning rate lr0", "(0,inf)", .default_text = "0.1 sgd, 0.01 adagrad/rmsprop, 0.001 adam/adamw"},
+    {"--lr", DS_FLAG_FLOAT, &c->lr, "X", "base learning rate lr0", "(0,inf)", .default_text = defaults_text(lr_text, sizeof lr_text, 0)},
     {"--momentum", DS_FLAG_FLOAT, &c->momentum, "MU", "momentum (sgd, rmsprop)", "[0,inf)", .default_text = "0.9 for momentum/nesterov, else 0"},
     {"--dampening", DS_FLAG_FLOAT, &c->dampening, "D", "sgd momentum dampening", "[0,1]"},
     {"--nesterov", DS_FLAG_BOOL, &c->nesterov, NULL, "Nesterov momentum (sgd)"},
@@ -26,9 +39,9 @@ int ds_cli_optim_flags(ds_flag *out, ds_optim_config *c, const char **optimizer_
     {"--beta1", DS_FLAG_FLOAT, &c->beta1, "B1", "adam(w): first-moment decay", "[0,1)"},
     {"--beta2", DS_FLAG_FLOAT, &c->beta2, "B2", "adam(w): second-moment decay", "[0,1)"},
     {"--amsgrad", DS_FLAG_BOOL, &c->amsgrad, NULL, "adam(w): use the running max of the second moment"},
-    {"--eps", DS_FLAG_FLOAT, &c->eps, "E", "adagrad/rmsprop/adam: added to the denominator", "(0,inf)", .default_text = "1e-10 adagrad, else 1e-8"},
+    {"--eps", DS_FLAG_FLOAT, &c->eps, "E", "adagrad/rmsprop/adam(w): added to the denominator", "(0,inf)", .default_text = defaults_text(eps_text, sizeof eps_text, 1)},
     {"--eps-in-sqrt", DS_FLAG_BOOL, &c->eps_in_sqrt, NULL, "divide by sqrt(s+eps) instead of sqrt(s)+eps"},
-    {"--weight-decay", DS_FLAG_FLOAT, &c->weight_decay, "L", "L2: g += L*w (adamw: decoupled w -= lr*L*w)", "[0,inf)", .default_text = "0.01 adamw, else 0", .group = "Regularisation and clipping"},
+    {"--weight-decay", DS_FLAG_FLOAT, &c->weight_decay, "L", "L2: g += L*w (adamw: decoupled w -= lr*L*w)", "[0,inf)", .default_text = defaults_text(wd_text, sizeof wd_text, 2), .group = "Regularisation and clipping"},
     {"--l1", DS_FLAG_FLOAT, &c->l1, "L", "L1: g += L*sign(w)", "[0,inf)"},
     {"--decay-all", DS_FLAG_BOOL, &c->decay_all, NULL, "decay biases and batchnorm parameters too (default: weight matrices only)"},
     {"--clip-value", DS_FLAG_FLOAT, &c->clip_value, "U", "clamp every gradient to [-U,U] (0 = off)", "[0,inf)"},
@@ -64,6 +77,76 @@ void ds_cli_optim_resolve(const char *cmd, const ds_flag *flags, ds_optim_config
   if (ds_optim_validate(c, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "%s: %s", cmd, err);
 }
 
+/* ---- flags that only some optimizers or schedules read -------------------- */
+
+#define K(x) (1u << (x))
+static const struct {
+  const char *flag;
+  unsigned kinds;          /* bit per ds_optimizer */
+  const char *who;
+} optimizer_only[] = {
+  {"--dampening", K(DS_OPT_SGD), "sgd with momentum"},
+  {"--nesterov", K(DS_OPT_SGD), "sgd"},
+  {"--momentum-form", K(DS_OPT_SGD), "sgd with momentum"},
+  {"--nesterov-form", K(DS_OPT_SGD), "sgd with Nesterov momentum"},
+  {"--lr-decay", K(DS_OPT_ADAGRAD), "adagrad"},
+  {"--initial-accumulator", K(DS_OPT_ADAGRAD), "adagrad"},
+  {"--alpha", K(DS_OPT_RMSPROP), "rmsprop"},
+  {"--centered", K(DS_OPT_RMSPROP), "rmsprop"},
+  {"--beta1", K(DS_OPT_ADAM) | K(DS_OPT_ADAMW), "adam and adamw"},
+  {"--beta2", K(DS_OPT_ADAM) | K(DS_OPT_ADAMW), "adam and adamw"},
+  {"--amsgrad", K(DS_OPT_ADAM) | K(DS_OPT_ADAMW), "adam and adamw"},
+  {"--eps", K(DS_OPT_ADAGRAD) | K(DS_OPT_RMSPROP) | K(DS_OPT_ADAM) | K(DS_OPT_ADAMW), "adagrad, rmsprop, adam and adamw"},
+  {"--eps-in-sqrt", K(DS_OPT_ADAGRAD) | K(DS_OPT_RMSPROP) | K(DS_OPT_ADAM) | K(DS_OPT_ADAMW), "adagrad, rmsprop, adam and adamw"},
+};
+static const struct {
+  const char *flag;
+  unsigned schedules;      /* bit per ds_schedule_kind */
+  const char *who;
+} schedule_only[] = {
+  {"--step-size", K(DS_SCHED_STEP), "--schedule step"},
+  {"--gamma", K(DS_SCHED_STEP), "--schedule step"},
+  {"--decay", K(DS_SCHED_EXPONENTIAL) | K(DS_SCHED_INVERSE), "--schedule exponential and inverse"},
+  {"--t-max", K(DS_SCHED_COSINE), "--schedule cosine"},
+  {"--lr-min", K(DS_SCHED_COSINE), "--schedule cosine"},
+};
+
+void ds_cli_optim_check_flags(const char *cmd, const ds_flag *flags, const ds_optim_config *const *cfgs, int n) {
+  unsigned kinds = 0;
+  int any_momentum = 0, any_nesterov = 0;
+  for (int i = 0; i < n; i++) {
+    kinds |= K(cfgs[i]->kind);
+    any_momentum |= cfgs[i]->kind == DS_OPT_SGD && cfgs[i]->momentum > 0.0f;
+    any_nesterov |= cfgs[i]->nesterov;
+  }
+  char names[128] = "";
+  for (int i = 0; i < n; i++)
+    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", ds_optim_name(cfgs[i]->kind));
+  for (size_t i = 0; i < sizeof optimizer_only / sizeof optimizer_only[0]; i++)
+    if (ds_flag_given(flags, optimizer_only[i].flag) && !(kinds & optimizer_only[i].kinds))
+      ds_fatal(DS_EXIT_USAGE, "%s: %s: applies to %s, not to --optimizer %s; leave it out", cmd, optimizer_only[i].flag,
+               optimizer_only[i].who, names);
+  if ((ds_flag_given(flags, "--dampening") || ds_flag_given(flags, "--momentum-form")) && !any_momentum)
+    ds_fatal(DS_EXIT_USAGE, "%s: %s: applies to sgd with momentum; give --momentum MU or --optimizer momentum", cmd,
+             ds_flag_given(flags, "--dampening") ? "--dampening" : "--momentum-form");
+  if (ds_flag_given(flags, "--nesterov-form") && !any_nesterov)
+    ds_fatal(DS_EXIT_USAGE, "%s: --nesterov-form: applies to Nesterov momentum; give --nesterov or --optimizer nesterov", cmd);
+  ds_schedule_kind sched = cfgs[0]->schedule;
+  static const char *const schedule_names[] = {"constant", "step", "exponential", "inverse", "cosine"};
+  for (size_t i = 0; i < sizeof schedule_only / sizeof schedule_only[0]; i++)
+    if (ds_flag_given(flags, schedule_only[i].flag) && !(K(sched) & schedule_only[i].schedules))
+      ds_fatal(DS_EXIT_USAGE, "%s: %s: applies to %s, not to --schedule %s", cmd, schedule_only[i].flag,
+               schedule_only[i].who, schedule_names[sched]);
+  /* schedules whose defaults would make them degenerate */
+  if (sched == DS_SCHED_STEP && !ds_flag_given(flags, "--step-size"))
+    ds_fatal(DS_EXIT_USAGE, "%s: --schedule step: needs --step-size N (lr0 * gamma^floor(t/N); gamma %g)", cmd,
+             (double)cfgs[0]->gamma);
+  if ((sched == DS_SCHED_EXPONENTIAL || sched == DS_SCHED_INVERSE) && !(cfgs[0]->decay > 0.0f))
+    ds_fatal(DS_EXIT_USAGE, "%s: --schedule %s: needs --decay K > 0 (%s)", cmd, schedule_names[sched],
+             sched == DS_SCHED_EXPONENTIAL ? "lr0 * exp(-K t)" : "lr0 / (1 + K t)");
+}
+#undef K
+
 int ds_cli_parse_hidden(const char *value, void *ptr, char *err, size_t errlen) {
   ds_mlp_spec *spec = ptr;
   int n = 0;
@@ -87,8 +170,12 @@ int ds_cli_parse_hidden(const char *value, void *ptr, char *err, size_t errlen) 
       digits[end - p] = '\0';
       if (ds_parse_long(digits, &w) != 0) w = -1;
     }
-    if (end == p || (*end != ',' && *end != '\0') || w < 1 || w > 1000000) {
+    if (end == p || (*end != ',' && *end != '\0') || w < 1) {
       snprintf(err, errlen, "expected comma-separated widths >= 1 (e.g. 256,128) or none");
+      return -1;
+    }
+    if (w > DS_MAX_WIDTH) {
+      snprintf(err, errlen, "a width is at most %d", DS_MAX_WIDTH);
       return -1;
     }
     if (n >= DS_MAX_LAYERS - 1) {

@@ -18,7 +18,7 @@ static const char *eval_summary =
 int ds_cmd_eval(int argc, char **argv) {
   ds_data_source src = {0};
   const char *path = NULL, *backend = "auto";
-  int device = 0, json = 0;
+  int device = 0, json = 0, quiet = 0;
   ds_flag flags[32] = {
     {"--checkpoint", DS_FLAG_STRING, &path, "FILE", "checkpoint to evaluate (required)", .group = "Model"},
   };
@@ -27,10 +27,12 @@ int ds_cmd_eval(int argc, char **argv) {
     {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results on stdout"},
+    {"--quiet", DS_FLAG_BOOL, &quiet, NULL, "nothing on stderr but errors (no notes)"},
     {NULL},
   };
   memcpy(flags + n, run_flags, sizeof run_flags);
   ds_flags_parse("eval", flags, argc, argv, NULL, 0, "--checkpoint FILE [flags]", eval_summary);
+  ds_set_quiet(quiet);
   if (!path) ds_fatal(DS_EXIT_USAGE, "eval: --checkpoint FILE is required");
   if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
     ds_fatal(DS_EXIT_USAGE, "eval: --backend: expected auto, cpu or cuda, got '%s'", backend);
@@ -75,8 +77,8 @@ int ds_cmd_eval(int argc, char **argv) {
            ds_json_string(ps, sizeof ps, path), be->name, t.model.n_params, t.epoch, t.step, t.n_test, ds_json_number(ls, sizeof ls, loss),
            ds_json_number(as, sizeof as, acc));
   else
-    printf("test_accuracy %.4f  test_loss %.4f  (%d samples; checkpoint after %ld update%s, %ld full epoch%s)\n", acc,
-           loss, t.n_test, t.step, t.step == 1 ? "" : "s", t.epoch, t.epoch == 1 ? "" : "s");
+    printf("test_accuracy %s  test_loss %s  (%d samples; checkpoint after %ld update%s, %ld full epoch%s)\n",
+           ds_format_number(as, sizeof as, acc), ds_format_number(ls, sizeof ls, loss), t.n_test, t.step, t.step == 1 ? "" : "s", t.epoch, t.epoch == 1 ? "" : "s");
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
   ds_checkpoint_free(&ck);
   ds_trainer_free(&t);

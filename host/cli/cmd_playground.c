@@ -1,9 +1,13 @@
 /* `descent playground`: run optimizers on the course's toy functions and
  * print the trajectories as CSV, or draw them (--plot), or draw the
- * lecture's cases (--preset lecture). */
+ * lecture's cases (--preset lecture). --plot is written before the CSV and
+ * --preset writes every picture whatever happens to stdout, so a reader
+ * that stops early (`| head -1`) cannot cost a picture; such a reader ends
+ * the command with one line and exit 1. */
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +51,41 @@ static void format_point(char *buf, size_t len, const double *x, int dim) {
   else snprintf(buf, len, "(%g, %g)", x[0], x[1]);
 }
 
+/* Writes to a closed pipe fail with EPIPE instead of killing the process on
+ * the spot, so what comes after them (the other pictures, the message)
+ * still happens. Set before anything goes to stdout. */
+static void ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+/* The errno of stdout's first failed write, taken right after the call
+ * that failed (glibc sets errno on successful calls too, ENOTTY on a pipe). */
+static int stdout_errno;
+
+static int stdout_failed(void) {
+  if (ferror(stdout) && !stdout_errno) stdout_errno = errno ? errno : EIO;
+  return ferror(stdout);
+}
+
+/* Exit 1 when stdout could not take everything: a reader that went away
+ * (broken pipe) is named as such. */
+static void check_stdout(const char *what) {
+  errno = 0;
+  if (fflush(stdout) != 0 && !stdout_errno) stdout_errno = errno ? errno : EIO;
+  if (!stdout_failed()) return;
+  int e = stdout_errno;
+  if (e == EPIPE)
+    ds_fatal(DS_EXIT_RUNTIME, "playground: standard output was closed before the %s was all written "
+             "(broken pipe)", what);
+  ds_fatal(DS_EXIT_RUNTIME, "playground: cannot write the %s to standard output: %s", what, strerror(e));
+}
+
+/* ds_backend_select, without its note for --backend auto under --quiet. */
+static const ds_backend *select_backend(const char *name, int device, int quiet) {
+  if (!quiet || strcmp(name, "auto") != 0) return ds_backend_select(name, device);
+  char why[256] = "";
+  const ds_backend *be = ds_cuda_compiled() ? ds_backend_cuda(device, why, sizeof why) : NULL;
+  return be ? be : ds_backend_cpu();
+}
+
 /* ---- --preset lecture ------------------------------------------------------ */
 
 typedef struct {
@@ -84,8 +123,11 @@ static void make_dir(const char *dir) {
     ds_fatal(DS_EXIT_RUNTIME, "playground: --out %s: not a folder", dir);
 }
 
+/* Every picture is written even when stdout fails part way (a reader that
+ * stopped): the lines are checked once, at the end. */
 static int run_preset(const ds_backend *be, const char *dir) {
   make_dir(dir);
+  ignore_sigpipe();
   for (size_t c = 0; c < sizeof lecture / sizeof lecture[0]; c++) {
     const lecture_case *lc = &lecture[c];
     const ds_toy_fn *fn = ds_toy_find(lc->fn);
@@ -104,7 +146,8 @@ static int run_preset(const ds_backend *be, const char *dir) {
       series[k].label = labels[k];
       series[k].tr = &tr[k];
     }
-    snprintf(path, sizeof path, "%s/playground-%s.svg", dir, lc->name);
+    size_t dl = strlen(dir);
+    snprintf(path, sizeof path, "%s%splayground-%s.svg", dir, dl && dir[dl - 1] == '/' ? "" : "/", lc->name);
     format_point(x0s, sizeof x0s, lc->x0, fn->dim);
     snprintf(title, sizeof title, "%s from x₀ = %s, %ld updates", fn->formula, x0s, lc->steps);
     if (ds_playground_plot_file(path, fn, series, lc->nruns, title, lc->note, err, sizeof err) != 0)
@@ -114,12 +157,17 @@ static int run_preset(const ds_backend *be, const char *dir) {
       double last[2] = {t->x[(t->n - 1) * t->dim], t->dim > 1 ? t->x[(t->n - 1) * t->dim + 1] : 0};
       char xs[64];
       format_point(xs, sizeof xs, last, t->dim);
+      errno = 0;
       printf("%-16s %s: %s x = %s, f = %.3g\n", lc->name, labels[k],
              t->stopped ? "diverged; last finite" : "after all updates", xs, t->f[t->n - 1]);
+      stdout_failed();
       ds_trajectory_free(&tr[k]);
     }
+    errno = 0;
     printf("%-16s -> %s\n", lc->name, path);
+    stdout_failed();
   }
+  check_stdout("list of pictures");
   return DS_EXIT_OK;
 }
 
@@ -132,7 +180,8 @@ static const char *summary =
     "updates (row 0 is x0), N+1 rows per optimizer, one block per optimizer, all from the\n"
     "same start. grad_norm is |grad f| at the row's point; lr is the scheduled rate of\n"
     "the update made from that row. A run whose x, f or gradient overflows a float stops\n"
-    "there with a note on stderr (exit status 0). Every optimizer, schedule and\n"
+    "there with a note on stderr (exit status 0). --plot is written before the CSV,\n"
+    "so it is there even when the reader stops early. Every optimizer, schedule and\n"
     "clipping flag means what it means for `descent train`; weight decay applies to\n"
     "every coordinate, and one update counts as one epoch for --schedule-per-epoch.";
 
@@ -141,7 +190,7 @@ static const char *const fn_names_help =
     "rosenbrock: (1-x1)^2+100*(x2-x1^2)^2";
 
 int ds_cmd_playground(int argc, char **argv) {
-  int fn_index = 0, device = 0;
+  int fn_index = 0, device = 0, quiet = 0;
   start_point x0 = {0, {0, 0}};
   long steps = -1;
   const char *plot = NULL, *preset = NULL, *out = NULL, *backend = "cpu", *optimizer = "sgd";
@@ -170,6 +219,7 @@ int ds_cmd_playground(int argc, char **argv) {
     {"--plot", DS_FLAG_STRING, &plot, "FILE.svg|FILE.png", "also draw the trajectories: contour lines of f (2-D) or the curve f(x) (1-D); .png needs rsvg-convert", .group = "Output"},
     {"--preset", DS_FLAG_STRING, &preset, "lecture", "run the course's cases and write one picture per case into --out DIR"},
     {"--out", DS_FLAG_STRING, &out, "DIR", "folder for --preset's pictures (created if missing)"},
+    {"--quiet", DS_FLAG_BOOL, &quiet, NULL, "nothing on stderr but errors: no divergence notes"},
     {"--backend", DS_FLAG_STRING, &backend, "cpu|cuda|auto", "where the optimizer step runs", .group = "Run"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
     {NULL},
@@ -186,11 +236,11 @@ int ds_cmd_playground(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
       const char *nm = flags[i].name;
       if (flags[i].given && strcmp(nm, "--preset") && strcmp(nm, "--out") && strcmp(nm, "--backend") &&
-          strcmp(nm, "--device"))
+          strcmp(nm, "--device") && strcmp(nm, "--quiet"))
         ds_fatal(DS_EXIT_USAGE, "playground: %s: --preset lecture sets the functions, optimizers and "
-                 "steps itself (it takes only --out, --backend and --device)", nm);
+                 "steps itself (it takes only --out, --backend, --device and --quiet)", nm);
     }
-    return run_preset(ds_backend_select(backend, device), out);
+    return run_preset(select_backend(backend, device, quiet), out);
   }
   if (out) ds_fatal(DS_EXIT_USAGE, "playground: --out: only used with --preset (for one run, use --plot FILE)");
 
@@ -233,24 +283,22 @@ int ds_cmd_playground(int argc, char **argv) {
     ds_cli_optim_resolve(who, flags, &cfgs[k], names[k]);
   }
 
-  const ds_backend *be = ds_backend_select(backend, device);
+  const ds_backend *be = select_backend(backend, device, quiet);
   ds_trajectory tr[MAX_RUNS];
   ds_plot_series series[MAX_RUNS];
   char labels[MAX_RUNS][96];
-  ds_playground_csv_header(stdout, fn->dim);
   for (int k = 0; k < nr; k++) {
     ds_playground_run(be, fn, &cfgs[k], start, steps, &tr[k]);
-    ds_playground_csv_rows(stdout, names[k], &tr[k]);
-    if (tr[k].stopped && tr[k].stopped_at == 0)
+    if (!quiet && tr[k].stopped && tr[k].stopped_at == 0)
       ds_note("playground: %s: %s; only row 0 is printed", names[k], tr[k].why);
-    else if (tr[k].stopped)
+    else if (!quiet && tr[k].stopped)
       ds_note("playground: %s diverged: %s at update %ld; its rows stop at step %ld", names[k],
               tr[k].why, tr[k].stopped_at, tr[k].n - 1);
     ds_playground_label(labels[k], sizeof labels[k], names[k], &cfgs[k]);
     series[k].label = labels[k];
     series[k].tr = &tr[k];
   }
-  if (fflush(stdout) != 0 || ferror(stdout)) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
+  /* the picture first: the CSV may go to a reader that stops early */
   if (plot) {
     char title[256], subtitle[256], x0s[64];
     format_point(x0s, sizeof x0s, start, fn->dim);
@@ -260,6 +308,14 @@ int ds_cmd_playground(int argc, char **argv) {
     if (ds_playground_plot_file(plot, fn, series, nr, title, subtitle, err, sizeof err) != 0)
       ds_fatal(DS_EXIT_RUNTIME, "playground: %s", err);
   }
+  ignore_sigpipe();
+  errno = 0;
+  ds_playground_csv_header(stdout, fn->dim);
+  for (int k = 0; k < nr && !stdout_failed(); k++) { /* after a failed write, no point in the rest */
+    errno = 0;
+    ds_playground_csv_rows(stdout, names[k], &tr[k]);
+  }
+  check_stdout("CSV");
   for (int k = 0; k < nr; k++) ds_trajectory_free(&tr[k]);
   return DS_EXIT_OK;
 }

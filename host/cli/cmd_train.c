@@ -61,6 +61,7 @@ int ds_cmd_train(int argc, char **argv) {
     {"--accum", DS_FLAG_INT, &cfg.accum, "K", "average the gradients of K batches per update", "[1,inf)"},
     {"--seed", DS_FLAG_U64, &cfg.seed, "S", "seed of init, shuffling and dropout"},
     {"--eval-batch", DS_FLAG_INT, &cfg.eval_batch, "N", "rows per evaluation batch", "[1,inf)"},
+    {"--classes", DS_FLAG_INT, &src.classes, "N", "the class count (labels 0..N-1); default: the largest label + 1, every class up to it present", "[2,256]", .default_text = "from the labels"},
     {"--backend", DS_FLAG_STRING, &backend, "auto|cpu|cuda", "where the math runs (auto: CUDA when a GPU is present)", .group = "Run"},
     {"--device", DS_FLAG_INT, &device, "N", "CUDA device index", "[0,inf)"},
     {"--tf32", DS_FLAG_BOOL, &cfg.tf32, NULL, "CUDA: TF32 tensor-core GEMMs (10-bit mantissa inputs; default full FP32)"},
@@ -80,7 +81,10 @@ int ds_cmd_train(int argc, char **argv) {
   };
   memcpy(flags + n, loop, sizeof loop);
   ds_flags_parse("train", flags, argc, argv, NULL, 0, "[flags]", train_summary);
+  ds_set_quiet(cfg.quiet);
   ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
+  const ds_optim_config *resolved = &cfg.optim;
+  ds_cli_optim_check_flags("train", flags, &resolved, 1);
   if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
   /* the outputs now, before the data loads and any update runs */
   char err[1024], target_a[DS_PATH_MAX], target_b[DS_PATH_MAX];
@@ -96,6 +100,8 @@ int ds_cmd_train(int argc, char **argv) {
   if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
     ds_fatal(DS_EXIT_USAGE, "train: --backend: expected auto, cpu or cuda, got '%s'", backend);
 
+  if (cfg.epochs == 0 && cfg.steps == 0 && !resume)
+    ds_note("--epochs 0: nothing is trained; the initial model is evaluated");
   const ds_backend *be = ds_backend_select(backend, device);
   if (cfg.tf32 && !be->set_tf32 && !cfg.quiet) ds_note("--tf32 has no effect on the %s backend (FP32 throughout)", be->name);
   ds_dataset train, test;
@@ -142,8 +148,9 @@ int ds_cmd_train(int argc, char **argv) {
     char state[128] = "";
     if (r.eval_step != r.steps)
       snprintf(state, sizeof state, "; the figures are of the state after update %ld (%s)", r.eval_step, eval_ep);
-    printf("test_accuracy %.4f  test_loss %.4f  (%s, %ld update%s, %.1f s%s)\n", r.test_accuracy, r.test_loss, ep,
-           r.steps, r.steps == 1 ? "" : "s", r.seconds, state);
+    char a[32], l[32];
+    printf("test_accuracy %s  test_loss %s  (%s, %ld update%s, %.1f s%s)\n", ds_format_number(a, sizeof a, r.test_accuracy),
+           ds_format_number(l, sizeof l, r.test_loss), ep, r.steps, r.steps == 1 ? "" : "s", r.seconds, state);
   }
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
   ds_trainer_free(&t);

@@ -217,7 +217,10 @@ int ds_cmd_verify(int argc, char **argv) {
   };
   memcpy(flags + n, loop, sizeof loop);
   ds_flags_parse("verify", flags, argc, argv, NULL, 0, "[flags]", verify_summary);
+  ds_set_quiet(quiet);
   ds_cli_optim_resolve("verify", flags, &cfg.optim, optimizer);
+  const ds_optim_config *resolved = &cfg.optim;
+  ds_cli_optim_check_flags("verify", flags, &resolved, 1);
   if (no_bn) cfg.model.batchnorm = 0;
   int adaptive = cfg.optim.kind != DS_OPT_SGD;
   if (!ds_flag_given(flags, "--rtol-params"))

@@ -139,6 +139,52 @@ static int set_value(ds_flag *f, const char *val, char *msg, size_t msglen) {
   return 0;
 }
 
+/* Optimal string alignment distance (insertions, deletions, substitutions,
+ * adjacent swaps), capped: only small distances matter here. */
+static int edit_distance(const char *a, const char *b) {
+  size_t n = strlen(a), m = strlen(b);
+  if (n > 40 || m > 40) return 99;
+  int d[41][41];
+  for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++)
+    for (size_t j = 1; j <= m; j++) {
+      int cost = a[i - 1] != b[j - 1];
+      int v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v) v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[n][m];
+}
+
+/* The flag a near miss meant: the spellings other tools use, '_' for '-', a
+ * missing or extra letter. NULL when nothing is close. */
+static const char *near_miss(const ds_flag *flags, const char *name) {
+  static const char *const synonyms[][2] = {
+    {"--learning-rate", "--lr"}, {"--learning_rate", "--lr"}, {"--lr-rate", "--lr"}, {"--rate", "--lr"},
+    {"--epoch", "--epochs"}, {"--n-epochs", "--epochs"}, {"--num-epochs", "--epochs"}, {"--batch", "--batch-size"},
+    {"--bs", "--batch-size"}, {"--wd", "--weight-decay"}, {"--l2", "--weight-decay"}, {"--opt", "--optimizer"},
+    {"--optim", "--optimizer"}, {"--layers", "--hidden"}, {"--hidden-sizes", "--hidden"}, {"--bn", "--batchnorm"},
+    {"--batch-norm", "--batchnorm"}, {"--checkpoint", "--save"}, {"--output", "--save"},
+  };
+  char dashed[128];
+  snprintf(dashed, sizeof dashed, "%s", name);
+  for (char *p = dashed; *p; p++)
+    if (*p == '_') *p = '-';
+  for (size_t i = 0; i < sizeof synonyms / sizeof synonyms[0]; i++)
+    if ((strcmp(name, synonyms[i][0]) == 0 || strcmp(dashed, synonyms[i][0]) == 0) && ds_flags_find(flags, synonyms[i][1]))
+      return synonyms[i][1];
+  const char *best = NULL;
+  int best_d = 3;
+  for (const ds_flag *f = flags; f->name; f++) {
+    int dist = edit_distance(dashed, f->name);
+    if (dist < best_d) best_d = dist, best = f->name;
+  }
+  return best_d <= (strlen(dashed) > 6 ? 2 : 1) ? best : NULL;
+}
+
 int ds_flags_parse_status(ds_flag *flags, int argc, char **argv, const char **positional, int max_positional,
                           int *n_positional, char *err, size_t errlen) {
   int npos = 0;
@@ -150,7 +196,13 @@ int ds_flags_parse_status(ds_flag *flags, int argc, char **argv, const char **po
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return DS_FLAGS_HELP;
     if (arg[0] != '-' || arg[1] == '\0') {
       if (npos >= max_positional) {
-        snprintf(err, errlen, "unexpected argument '%s'", quoted(arg, q, sizeof q));
+        /* "--hidden 256 128": a list given as separate words */
+        const ds_flag *prev = i >= 2 ? ds_flags_find(flags, argv[i - 2]) : NULL;
+        if (prev && prev->metavar && strchr(prev->metavar, ',') && strchr(argv[i - 1], '=') == NULL)
+          snprintf(err, errlen, "unexpected argument '%s': %s takes one comma-separated list (%s %s,%s)",
+                   quoted(arg, q, sizeof q), prev->name, prev->name, argv[i - 1], arg);
+        else
+          snprintf(err, errlen, "unexpected argument '%s'", quoted(arg, q, sizeof q));
         return DS_FLAGS_ERROR;
       }
       positional[npos++] = arg;
@@ -168,7 +220,9 @@ int ds_flags_parse_status(ds_flag *flags, int argc, char **argv, const char **po
     name[nlen] = '\0';
     ds_flag *f = (ds_flag *)ds_flags_find(flags, name);
     if (!f) {
-      snprintf(err, errlen, "unknown flag '%s'", quoted(name, q, sizeof q));
+      const char *meant = near_miss(flags, name);
+      if (meant) snprintf(err, errlen, "unknown flag '%s'; did you mean %s?", quoted(name, q, sizeof q), meant);
+      else snprintf(err, errlen, "unknown flag '%s'", quoted(name, q, sizeof q));
       return DS_FLAGS_ERROR;
     }
     if (f->type == DS_FLAG_BOOL) {

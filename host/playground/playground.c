@@ -86,7 +86,7 @@ static void record(ds_trajectory *tr, const ds_toy_fn *fn, const ds_optim_config
   for (int i = 0; i < fn->dim; i++) tr->x[t * fn->dim + i] = x[i];
   tr->f[t] = fn->f(xd);
   tr->gnorm[t] = sqrt(g[0] * g[0] + g[1] * g[1]);
-  tr->lr[t] = ds_optim_scalars_at(cfg, t, t).lr;
+  tr->lr[t] = ds_optim_scalars_at(cfg, t, t, t).lr;
   tr->n = t + 1;
 }
 
@@ -145,7 +145,7 @@ void ds_playground_run(const ds_backend *be, const ds_toy_fn *fn, const ds_optim
       break;
     }
     be->upload(buf.grad, gf, bytes);
-    ds_optim_scalars sc = ds_optim_scalars_at(cfg, t, t);
+    ds_optim_scalars sc = ds_optim_scalars_at(cfg, t, t, t);
     be->upload(d_sc, &sc, sizeof sc); /* the op reads its scalars from backend memory */
     be->optim_step(&buf, (size_t)d, (size_t)d, cfg, d_sc);
     be->download(x, buf.param, bytes);
@@ -181,12 +181,14 @@ void ds_playground_csv_header(FILE *f, int dim) {
   fprintf(f, dim > 1 ? "optimizer,step,x1,x2,f,grad_norm,lr\n" : "optimizer,step,x1,f,grad_norm,lr\n");
 }
 
-/* %.9g prints every float exactly enough to read it back bit for bit. */
+/* The shortest text that reads back bit for bit (8.7, not 8.69999981). */
 void ds_playground_csv_rows(FILE *f, const char *label, const ds_trajectory *tr) {
   for (long t = 0; t < tr->n; t++) {
-    fprintf(f, "%s,%ld,%.9g", label, t, (double)tr->x[t * tr->dim]);
-    if (tr->dim > 1) fprintf(f, ",%.9g", (double)tr->x[t * tr->dim + 1]);
-    fprintf(f, ",%.9g,%.9g,%.9g\n", tr->f[t], tr->gnorm[t], (double)tr->lr[t]);
+    char a[40], b[40], c[40], d[40];
+    fprintf(f, "%s,%ld,%s", label, t, ds_format_shortest(a, sizeof a, (double)tr->x[t * tr->dim]));
+    if (tr->dim > 1) fprintf(f, ",%s", ds_format_shortest(a, sizeof a, (double)tr->x[t * tr->dim + 1]));
+    fprintf(f, ",%s,%s,%s\n", ds_format_shortest(b, sizeof b, tr->f[t]), ds_format_shortest(c, sizeof c, tr->gnorm[t]),
+            ds_format_shortest(d, sizeof d, (double)tr->lr[t]));
   }
 }
 

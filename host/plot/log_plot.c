@@ -236,10 +236,12 @@ static void panel(ds_svg *s, double x, double y, double w, double h, double xmin
   s->right = x + w;
   s->top = y;
   s->bottom = y + h;
+  ds_svg_range_fix(&xmin, &xmax);
+  ds_svg_range_fix(&ymin, &ymax);
   s->xmin = xmin;
-  s->xmax = xmax > xmin ? xmax : xmin + 1.0;
+  s->xmax = xmax;
   s->ymin = ymin;
-  s->ymax = ymax > ymin ? ymax : ymin + 1.0;
+  s->ymax = ymax;
 }
 
 static void panel_title(ds_svg *s, const char *title) {
@@ -252,7 +254,7 @@ static void panel_title(ds_svg *s, const char *title) {
 /* Axes of a panel whose y values are log10 of the data: decade ticks labelled 1e-3. */
 static void axes_log(ds_svg *s, const char *xlabel, const char *ylabel) {
   FILE *f = s->f;
-  double xs = ds_nice_step(s->xmax - s->xmin, 6);
+  double xs = ds_svg_tick_step(s->xmin, s->xmax, s->right - s->left, 6);
   fputs("<g stroke=\"#ececec\" stroke-width=\"1\">\n", f);
   for (double k = ceil(s->xmin / xs - 1e-9); k * xs <= s->xmax + 1e-9 * xs; k++)
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", ds_svg_px(s, k * xs), s->top,
@@ -264,10 +266,11 @@ static void axes_log(ds_svg *s, const char *xlabel, const char *ylabel) {
   fprintf(f, "<g font-size=\"12\" fill=\"#333\" " FONT_ATTR ">\n");
   for (double k = ceil(s->xmin / xs - 1e-9); k * xs <= s->xmax + 1e-9 * xs; k++) {
     double x = ds_svg_px(s, k * xs);
+    char lab[64];
+    ds_svg_tick_label(lab, sizeof lab, k * xs, xs, s->xmin, s->xmax);
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", x, s->bottom, x,
             s->bottom + 5);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", x, s->bottom + 19,
-            fabs(k * xs) < 1e-9 * xs ? 0.0 : k * xs);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x, s->bottom + 19, lab);
   }
   int every = s->ymax - s->ymin > 8 ? 2 : 1; /* label every other decade when crowded */
   for (double e = ceil(s->ymin - 1e-9); e <= s->ymax + 1e-9; e++) {
@@ -305,12 +308,24 @@ static void draw_series(ds_svg *s, const ds_log_table *t, const series *ser, int
   free(xy);
 }
 
+#define PW 430.0   /* plot area of a panel */
+#define PH 250.0
+#define ML 80.0    /* margins around it inside its cell */
+#define MR 150.0
+#define MT 40.0
+#define MB 60.0
+#define TOP 58.0   /* the picture's title */
+
+/* The panel's legend, in its cell's right margin beside the plot area: not
+ * over the next panel (whose y axis title sits 28 px into that panel's
+ * cell) nor the last x tick label, however many layers there are. */
 static void legend(ds_svg *s, const series *ser, int n, const ds_svg_legend_item *extra, int n_extra) {
-  ds_svg_legend_item items[24];
+  ds_svg_legend_item items[MAX_SERIES + 2];
   int k = 0;
-  for (int i = 0; i < n && k < 24; i++) items[k++] = (ds_svg_legend_item){ser[i].label, ser[i].color, 1, DS_MARK_NONE, NULL};
-  for (int i = 0; i < n_extra && k < 24; i++) items[k++] = extra[i];
-  ds_svg_legend(s, items, k);
+  for (int i = 0; i < n && k < MAX_SERIES + 2; i++)
+    items[k++] = (ds_svg_legend_item){ser[i].label, ser[i].color, 1, DS_MARK_NONE, NULL, ser[i].dash};
+  for (int i = 0; i < n_extra && k < MAX_SERIES + 2; i++) items[k++] = extra[i];
+  ds_svg_legend_box(s, items, k, s->right + 14, s->top, fmin(s->right + MR + 12, s->width - 6), s->bottom + 4);
 }
 
 /* The range of the series' finite values (log10 of the positive ones when logy). */
@@ -339,14 +354,6 @@ static int layer_series(const ds_log_table *t, const char *prefix, series *out, 
   return n;
 }
 
-#define PW 430.0   /* plot area of a panel */
-#define PH 250.0
-#define ML 80.0    /* margins around it inside its cell */
-#define MR 150.0
-#define MT 40.0
-#define MB 60.0
-#define TOP 58.0   /* the picture's title */
-
 static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
   int cs = col_index(t, "step");
   double xmin = INFINITY, xmax = -INFINITY;
@@ -357,12 +364,14 @@ static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
     xmax = fmax(xmax, x);
   }
   if (!isfinite(xmin)) xmin = 0, xmax = 1;
+  ds_svg_range_fix(&xmin, &xmax); /* one row: [0, 2 step], the point in the middle */
   if (xmin > 0 && xmin <= 0.2 * xmax) xmin = 0; /* start the axis at 0 when it costs little */
   double cw = ML + PW + MR, ch = MT + PH + MB;
   ds_svg s;
   ds_svg_begin(&s, f, 2 * cw, TOP + 2 * ch, ML, cw + MR, TOP + MT, ch + MB, xmin, xmax, 0, 1);
   char sub[160];
-  snprintf(sub, sizeof sub, "%d log points, updates %.0f to %.0f", t->nrow, cell(t, 0, cs), cell(t, t->nrow - 1, cs));
+  if (t->nrow == 1) snprintf(sub, sizeof sub, "1 log point, update %.0f", cell(t, 0, cs));
+  else snprintf(sub, sizeof sub, "%d log points, updates %.0f to %.0f", t->nrow, cell(t, 0, cs), cell(t, t->nrow - 1, cs));
   ds_svg_title(&s, title, sub);
 
   /* 1. loss */
@@ -375,8 +384,9 @@ static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
   double lo, hi;
   value_range(t, loss, nl, 0, &lo, &hi);
   if (!isfinite(lo)) lo = 0, hi = 1;
-  lo = lo > 0 && lo < 0.5 * hi ? 0 : lo - 0.05 * (hi - lo);
-  hi += 0.05 * (hi - lo) + 1e-12;
+  ds_svg_range_fix(&lo, &hi); /* one row or a constant loss: around its value */
+  lo = lo >= 0 && lo < 0.5 * hi ? 0 : lo - 0.05 * (hi - lo);
+  hi += 0.05 * (hi - lo);
   panel(&s, ML, TOP + MT, PW, PH, xmin, xmax, lo, hi);
   panel_title(&s, "loss (cross-entropy)");
   ds_svg_axes(&s, "update", "loss");

@@ -14,9 +14,15 @@ typedef struct {
   const ds_trajectory *tr;
 } ds_plot_series;
 
-/* The picture as SVG on f: 2-D functions get contour lines with each
- * trajectory over them, 1-D the curve with the iterates on it. Start and end
- * are marked; a legend names the series. Returns 0, or -1 on a write error. */
+/* The picture as SVG on f: 2-D functions get contour lines (with a colour
+ * key, low to high f) and each trajectory over them, 1-D the curve with the
+ * iterates on it. Layers, bottom to top: contours, trajectories, markers
+ * (the minimum or saddle point, the start, the ends; a marker that would
+ * cover an earlier one is drawn hollow, and larger where they coincide),
+ * marks where a path leaves the frame, the legend. A path drawn where an
+ * earlier one is (within 1.5 px all along) is dashed over it and named
+ * "same path as ..." in the legend. The legend stays inside the picture
+ * however many series and notes it holds. Returns 0, or -1 on a write error. */
 int ds_playground_svg(FILE *f, const ds_toy_fn *fn, const ds_plot_series *series, int n,
                       const char *title, const char *subtitle);
 

@@ -164,6 +164,7 @@ static void header_fields(codec *c, ds_checkpoint *ck, uint32_t version, uint32_
     IO_INT(c, t->on_nonfinite);
     io_f32(c, &ck->scale);
     io_f32(c, &ck->shift);
+    IO_INT(c, ck->cpu_threads);
     ck->has_scaling = 1;
   }
   uint64_t np = ck->n_params, ns = ck->n_stats;
@@ -297,7 +298,7 @@ static int check_header(const ds_checkpoint *ck, uint32_t nt, char *why, size_t 
   if (ck->step < 0 || ck->epoch < 0 || ck->micro_step < 0 || ck->epoch_batches < 0 || ck->skipped < 0 ||
       ck->skipped > ck->step)
     return snprintf(why, len, "negative or inconsistent step/epoch counters"), -1;
-  if (ck->n_train < 0 || ck->n_val < 0 || !isfinite(ck->cfg.val_fraction) || ck->cfg.val_fraction < 0.0f ||
+  if (ck->n_train < 0 || ck->n_val < 0 || ck->cpu_threads < 0 || !isfinite(ck->cfg.val_fraction) || ck->cfg.val_fraction < 0.0f ||
       ck->cfg.val_fraction >= 1.0f || (unsigned)ck->cfg.on_nonfinite > DS_NONFINITE_SKIP)
     return snprintf(why, len, "a data or run setting is out of range"), -1;
   if (ck->has_scaling && (!isfinite(ck->scale) || !(ck->scale > 0.0f) || !isfinite(ck->shift)))
@@ -455,6 +456,7 @@ void ds_checkpoint_capture(ds_checkpoint *ck, const ds_trainer *t) {
   ck->n_val = t->n_val;
   ck->scale = t->scale;
   ck->shift = t->shift;
+  ck->cpu_threads = strcmp(t->be->name, "cpu") == 0 ? ds_backend_cpu_threads() : 0;
   ck->has_scaling = 1;
   ck->n_params = t->model.n_params;
   ck->n_stats = t->model.n_stats;
@@ -640,6 +642,10 @@ int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, cha
     diff_add(&chg, "the learning-rate schedule");
   if (ca->seed != cb->seed) diff_add(&chg, "--seed %llu (%llu in the checkpoint)", (unsigned long long)cb->seed,
                                      (unsigned long long)ca->seed);
+  int threads = strcmp(t->be->name, "cpu") == 0 ? ds_backend_cpu_threads() : 0;
+  if (ck->version >= 2 && ck->cpu_threads > 0 && threads > 0 && ck->cpu_threads != threads)
+    diff_add(&chg, "%d GEMM threads (%d in the checkpoint: the continuation is not bit-identical to a run on %d)",
+             threads, ck->cpu_threads, ck->cpu_threads);
 #undef CHG_F
   return 0;
 }

@@ -106,9 +106,8 @@ int ds_log_open(ds_log *lg, const char *path, int append, int *exit_code, char *
 }
 
 static void csv_number(FILE *f, double v) {
-  if (isnan(v)) fputs("nan", f);
-  else if (isinf(v)) fputs(v > 0 ? "inf" : "-inf", f);
-  else fprintf(f, "%.9g", v);
+  char b[40];
+  fputs(ds_format_shortest(b, sizeof b, v), f); /* nan / inf / -inf: what strtod, Python and pandas read */
 }
 
 /* Text as a JSON string (the warnings are ASCII apart from what a path may hold). */
@@ -130,8 +129,8 @@ void ds_log_row(ds_log *lg, const ds_log_field *fields, int n, const char *const
     fputc('{', f);
     for (int i = 0; i < n; i++) {
       fprintf(f, "%s\"%s\":", i ? "," : "", fields[i].name);
-      if (isfinite(fields[i].value)) fprintf(f, "%.9g", fields[i].value);
-      else fputs("null", f);
+      char b[40];
+      fputs(isfinite(fields[i].value) ? ds_format_shortest(b, sizeof b, fields[i].value) : "null", f);
     }
     fputs(",\"warnings\":[", f);
     for (int i = 0; i < n_warnings; i++) {

@@ -191,11 +191,15 @@ int ds_monitor_warnings(ds_monitor *m, ds_mon_warning *out, int *fresh, int max)
            key, gl, DS_MON_GRAD_RELATIVE, gmax);
     double r = m->update_ratio[l];
     snprintf(key, sizeof key, "update_ratio_%s", m->name[l]);
-    if (r < DS_MON_RATIO_LOW)
+    if (r < DS_MON_RATIO_LOW && m->lr > 1.0)
+      WARN("%s = %.3g is below %g: the updates barely move the weights although --lr %g is large: the gradient has "
+           "vanished (dead or saturated units)", key, r, DS_MON_RATIO_LOW, m->lr);
+    else if (r < DS_MON_RATIO_LOW)
       WARN("%s = %.3g is below %g: the updates barely move the weights (--lr too low, or the gradient vanishing)", key, r, DS_MON_RATIO_LOW);
     else if (r > DS_MON_RATIO_HIGH)
       WARN("%s = %.3g is above %g: each update is as large as the weights (--lr too high)", key, r, DS_MON_RATIO_HIGH);
     double u = m->units[l];
+    if (m->rows < DS_MON_MIN_ROWS) continue; /* "dead for the whole batch" means little for a handful of rows */
     if (m->unit_stat == DS_UNITS_DEAD) {
       snprintf(key, sizeof key, "dead_%s", m->name[l]);
       if (u > DS_MON_DEAD_MAX)

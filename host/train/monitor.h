@@ -36,6 +36,7 @@
 #define DS_MON_GRAD_GROWTH 100.0  /* ... or above this times its value at the first log point */
 #define DS_MON_DEAD_MAX 0.5       /* more than half of a ReLU layer's units dead */
 #define DS_MON_SATURATED_MAX 0.5  /* more than half of tanh/sigmoid outputs saturated */
+#define DS_MON_MIN_ROWS 16        /* dead/saturated warnings only for batches of at least this many rows */
 
 #define DS_MON_SLOTS 7            /* per layer: grad ss, weight ss, update ss, 4 activation stats */
 #define DS_MON_MAX_WARNINGS (4 * DS_MAX_LAYERS + 2)
@@ -59,6 +60,7 @@ typedef struct ds_monitor {
   int pending;             /* a capture waits for ds_monitor_read */
   int applied;             /* the captured update was applied (not skipped) */
   int rows;                /* rows of the captured batch */
+  double lr;               /* the learning rate of the captured update (set by the loop; warnings' advice) */
   int width[DS_MAX_LAYERS];/* units of each hidden layer (0: the output layer) */
   /* the values of the last capture (NaN where not measured) */
   double grad_norm_total;

@@ -62,8 +62,10 @@ void ds_progress_draw(ds_progress *p, long done, long step, double loss, double 
   ds_format_duration(eta, sizeof eta, done > 0 ? elapsed / (double)done * (double)(total - done) : NAN);
   char epochs[32] = "";
   if (p->epochs > 0) snprintf(epochs, sizeof epochs, "/%ld", p->epochs);
-  fprintf(stderr, "\r\033[Kepoch %ld%s [%s] %ld/%ld  step %ld  loss %.4f  lr %.3g  %.0f samples/s  ETA %s",
-          p->epoch, epochs, bar, done, p->total, step, loss, lr, samples_per_second, eta);
+  char ls[32], lrs[32];
+  fprintf(stderr, "\r\033[Kepoch %ld%s [%s] %ld/%ld  step %ld  loss %s  lr %s  %.0f samples/s  ETA %s",
+          p->epoch, epochs, bar, done, p->total, step, ds_format_number(ls, sizeof ls, loss),
+          ds_format_shortest(lrs, sizeof lrs, lr), samples_per_second, eta);
   fflush(stderr);
   p->bar_shown = 1;
 }

@@ -121,7 +121,7 @@ static void evaluate(run *r) {
 static double last_lr(const run *r) {
   const ds_trainer *t = r->t;
   if (t->step > 0 && t->h_scalars->update == t->step) return (double)t->h_scalars->optim.lr;
-  return (double)ds_optim_scalars_at(&r->c->optim, t->step, t->epoch).lr;
+  return (double)ds_optim_scalars_at(&r->c->optim, t->step, t->epoch, t->step - t->skipped).lr;
 }
 
 /* Epochs completed, with the fraction of the one in progress. */
@@ -136,6 +136,8 @@ static int more_to_do(const ds_trainer *t) {
 }
 
 #define MAX_FIELDS (16 + 5 * DS_MAX_LAYERS)
+/* A training loss this many times ln(classes) at a log point is a diverged run. */
+#define DS_DIVERGED_LOSS 100.0
 
 static int add(ds_log_field *f, int n, const char *name, const char *layer, double v) {
   if (layer) snprintf(f[n].name, sizeof f[n].name, "%s_%s", name, layer);
@@ -158,12 +160,20 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
   ds_monitor_read(&r->mon);
   double train_loss = r->iv_counted > 0 ? r->iv_loss / (double)r->iv_counted : NAN;
   double train_acc = r->iv_counted > 0 ? r->iv_correct / (double)r->iv_counted : NAN;
+  /* a finite loss can diverge too: far above what guessing uniformly scores (ln C) */
+  double uniform = log((double)t->model.n_classes);
+  if (isfinite(train_loss) && train_loss > DS_DIVERGED_LOSS * uniform) {
+    char v[32];
+    ds_fatal(DS_EXIT_RUNTIME, "training diverged: the training loss is %s at update %ld, over %g times ln(%d) = %.3g "
+             "(what guessing uniformly scores); lower --lr or add --clip-norm", ds_format_number(v, sizeof v, train_loss),
+             t->step, DS_DIVERGED_LOSS, t->model.n_classes, uniform);
+  }
   double sps = seconds > 0 ? (double)r->iv_samples / seconds : 0.0;
   res->train_loss = train_loss, res->train_accuracy = train_acc;
   evaluate(r);
 
   /* early stopping on the validation loss */
-  char note[256] = "";
+  char note[256] = "", vb[32];
   if (c->early_stop > 0 && t->n_val > 0) {
     if (res->val_loss < r->best_val) {
       r->best_val = res->val_loss;
@@ -173,7 +183,8 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
       r->stop = 1;
       if (r->best.valid)
         snprintf(note, sizeof note, "descent: note: early stop after update %ld: val_loss has not improved for %d "
-                 "evaluations; keeping update %ld (val_loss %.4f)", t->step, c->early_stop, r->best.step, r->best_val);
+                 "evaluations; keeping update %ld (val_loss %s)", t->step, c->early_stop, r->best.step,
+                 ds_format_number(vb, sizeof vb, r->best_val));
       else
         snprintf(note, sizeof note, "descent: note: early stop after update %ld: val_loss has not been finite for %d "
                  "evaluations; keeping the last state (update %ld)", t->step, c->early_stop, t->step);
@@ -182,6 +193,7 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
 
   ds_mon_warning warns[DS_MON_MAX_WARNINGS];
   int fresh[DS_MON_MAX_WARNINGS];
+  r->mon.lr = last_lr(r);
   int nw = ds_monitor_warnings(&r->mon, warns, fresh, DS_MON_MAX_WARNINGS);
 
   if (r->log.f) {
@@ -215,14 +227,16 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
     ds_log_row(&r->log, f, n, texts, nw);
   }
 
-  char line[512];
-  int len = snprintf(line, sizeof line, "epoch %3ld  step %7ld  lr %.4g  train_loss %.4f  train_acc %.4f  ",
-                     (long)ceil(epoch_progress - 1e-9), t->step, last_lr(r), train_loss, train_acc);
+  char line[512], n1[32], n2[32], n3[32];
+  int len = snprintf(line, sizeof line, "epoch %3ld  step %7ld  lr %s  train_loss %s  train_acc %s  ",
+                     (long)ceil(epoch_progress - 1e-9), t->step, ds_format_shortest(n3, sizeof n3, last_lr(r)),
+                     ds_format_number(n1, sizeof n1, train_loss), ds_format_number(n2, sizeof n2, train_acc));
   if (t->n_val > 0)
-    len += snprintf(line + len, sizeof line - (size_t)len, "val_loss %.4f  val_acc %.4f  ", res->val_loss,
-                    res->val_accuracy);
-  len += snprintf(line + len, sizeof line - (size_t)len, "test_loss %.4f  test_acc %.4f  %.0f samples/s",
-                  res->test_loss, res->test_accuracy, sps);
+    len += snprintf(line + len, sizeof line - (size_t)len, "val_loss %s  val_acc %s  ",
+                    ds_format_number(n1, sizeof n1, res->val_loss), ds_format_number(n2, sizeof n2, res->val_accuracy));
+  len += snprintf(line + len, sizeof line - (size_t)len, "test_loss %s  test_acc %s  %.0f samples/s",
+                  ds_format_number(n1, sizeof n1, res->test_loss), ds_format_number(n2, sizeof n2, res->test_accuracy),
+                  sps);
   if (t->skipped > 0) snprintf(line + len, sizeof line - (size_t)len, "  skipped %ld", t->skipped);
   ds_progress_line(&r->prog, line);
   for (int i = 0; i < nw; i++)
@@ -359,8 +373,10 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
     if (r.best.step != t->step) {
       if (!r.stop && !res->interrupted) {
         char note[256];
-        snprintf(note, sizeof note, "descent: note: keeping the state of update %ld, the best val_loss (%.4f), "
-                 "not the last update's (%ld): --early-stop keeps the best", r.best.step, r.best_val, t->step);
+        char vb[32];
+        snprintf(note, sizeof note, "descent: note: keeping the state of update %ld, the best val_loss (%s), "
+                 "not the last update's (%ld): --early-stop keeps the best", r.best.step,
+                 ds_format_number(vb, sizeof vb, r.best_val), t->step);
         ds_progress_line(&r.prog, note);
       }
       snapshot_restore(&r.best, t);

@@ -62,6 +62,27 @@ static void alloc_workspace(ds_trainer *t) {
   t->d_eval_acc = (double *)be->alloc(2 * sizeof(double), "loss accumulators");
 }
 
+/* What a run will allocate on the backend, in bytes (a lower bound: the
+ * library workspaces and the step block are left out). */
+static double backend_bytes(const ds_trainer *t, const ds_dataset *train, const ds_dataset *test, int n_val) {
+  const ds_mlp_spec *s = &t->model.spec;
+  const ds_train_config *c = &t->cfg;
+  ds_optim_roles ro = ds_optim_state_roles(&c->optim);
+  double np = (double)t->model.n_params, ns = (double)t->model.n_stats;
+  /* params, grads, state, monitoring's copy; early stopping keeps one more of each */
+  double per_param = 3.0 + ro.m + ro.v + ro.vmax + ro.gavg;
+  if (c->early_stop > 0) per_param += 1.0 + ro.m + ro.v + ro.vmax + ro.gavg;
+  double floats = np * per_param + 2.0 * ns;
+  double rows = (double)t->max_batch;
+  floats += rows * (double)t->d * (s->input_dropout > 0.0f ? 2.0 : 1.0);
+  for (int l = 0; l < t->model.n_layers; l++) {
+    const ds_layer *L = &t->model.layers[l];
+    floats += rows * (double)L->out * (L->hidden ? 4.0 + (s->dropout > 0.0f) : 2.0);
+  }
+  double data = ((double)train->n + (double)test->n + (double)n_val) * ((double)train->d + 1.0);
+  return 4.0 * floats + data;
+}
+
 static size_t round_up8(size_t x) { return (x + 7) & ~(size_t)7; }
 
 /* The step block (see ds_trainer): scalars, accum dropout keys, accum batches
@@ -103,6 +124,9 @@ static void split_validation(const ds_dataset *all, float fraction, uint64_t see
   if (n_val < 1 || n_val >= n)
     ds_fatal(DS_EXIT_USAGE, "--val-fraction %g: leaves %d validation and %d training items of %d",
              (double)fraction, n_val, n - n_val, n);
+  if (n - n_val < 10)
+    ds_note("--val-fraction %g: leaves only %d training row%s of %d", (double)fraction, n - n_val,
+            n - n_val == 1 ? "" : "s", n);
   int32_t *perm = ds_xcalloc((size_t)n, sizeof *perm, "the validation split");
   for (int i = 0; i < n; i++) perm[i] = i;
   for (int i = n - 1; i > 0; i--) {
@@ -168,6 +192,9 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
     ds_fatal(DS_EXIT_USAGE, "%s", err);
   if (ds_optim_validate(&cfg->optim, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "%s", err);
   int B = cfg->batch_size <= 0 || cfg->batch_size > train->n ? train->n : cfg->batch_size;
+  if (cfg->batch_size > train->n)
+    ds_note("--batch-size %d: more than the %d training rows; using %d (full-batch gradient descent)",
+            cfg->batch_size, train->n, train->n);
   int drop_last = cfg->drop_last;
   if (cfg->model.batchnorm) {
     if (B < 2) ds_fatal(DS_EXIT_USAGE, "--batch-size: --batchnorm needs batches of at least 2 samples (as torch.nn.BatchNorm1d in training)");
@@ -183,6 +210,12 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
   if (eval_rows > test->n) eval_rows = test->n;
   t->cfg.eval_batch = eval_rows;
   t->max_batch = B > eval_rows ? B : eval_rows;
+  size_t avail = be->memory_available ? be->memory_available() : 0;
+  double need = backend_bytes(t, train, test, train != all_train ? split[1].n : 0);
+  if (avail > 0 && need > (double)avail)
+    ds_fatal(DS_EXIT_RUNTIME, "the run needs about %.1f GiB of %s memory (parameters, gradients, optimizer state, "
+             "activations, data) and %.1f GiB is available; use a smaller --hidden or --batch-size",
+             need / 1073741824.0, strcmp(be->name, "cpu") == 0 ? "host" : "GPU", (double)avail / 1073741824.0);
   ds_sampler_init(&t->sampler, train->n, B, cfg->sampling, drop_last, cfg->seed);
   alloc_step_block(t, cfg->accum < 1 ? 1 : cfg->accum, B);
   t->use_graph = be->graph_begin != NULL && !cfg->no_graph;
@@ -354,7 +387,7 @@ static int prepare_update(ds_trainer *t, int k) {
     t->rows[n_micro++] = B;
   }
   if (n_micro == 0) return 0;
-  t->h_scalars->optim = ds_optim_scalars_at(&t->cfg.optim, t->step, t->epoch);
+  t->h_scalars->optim = ds_optim_scalars_at(&t->cfg.optim, t->step, t->epoch, t->step - t->skipped);
   t->h_scalars->update = t->step + 1;
   for (int i = 0; i < n_micro; i++) t->h_keys[i] = (uint64_t)t->micro_step + (uint64_t)i;
   size_t used = t->step_indices_offset + (size_t)n_micro * (size_t)t->batch_rows * sizeof(int32_t);

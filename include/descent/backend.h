@@ -188,10 +188,20 @@ typedef struct ds_backend {
    * GPU, after which the context is lost) and report it at once: one line
    * naming `op` and the error, exit 1. */
   void (*inject_fault)(const char *op);
+
+  /* ---- memory --------------------------------------------------------------- *
+   * Bytes the backend could still allocate (the host's MemAvailable; the
+   * GPU's free memory), 0 when unknown: the trainer refuses a run that will
+   * not fit before it allocates anything. */
+  size_t (*memory_available)(void);
 } ds_backend;
 
 /* The CPU reference backend (always present). */
 const ds_backend *ds_backend_cpu(void);
+/* The threads its GEMMs run on (OPENBLAS_NUM_THREADS; 1 for the built-in C
+ * GEMM). CPU results are bit-identical for the same machine, build and
+ * thread count: OpenBLAS splits its reductions by thread. */
+int ds_backend_cpu_threads(void);
 
 /* The CUDA backend, or NULL with the reason in `why` (built without CUDA,
  * no driver, no device). `device` selects the GPU. */

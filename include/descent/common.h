@@ -30,11 +30,13 @@ __attribute__((noreturn, format(printf, 2, 3)))
 #endif
 void ds_fatal(int code, const char *fmt, ...);
 
-/* Print "descent: note: <message>" on stderr (not fatal). */
+/* Print "descent: note: <message>" on stderr (not fatal), unless notes are
+ * off (ds_set_quiet(1): --quiet, which leaves nothing but errors). */
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
 #endif
 void ds_note(const char *fmt, ...);
+void ds_set_quiet(int quiet);
 
 /* malloc/calloc that exit 1 with the size asked for when memory runs out. */
 void *ds_xmalloc(size_t bytes, const char *what);
@@ -53,6 +55,16 @@ double ds_now_seconds(void);
  * (*out untouched). */
 int ds_parse_double(const char *s, double *out);
 int ds_parse_long(const char *s, long *out);
+
+/* Numbers for people: "0.2310" (4 decimals) in the usual range, "2.11e+31"
+ * or "3.2e-07" beyond it, "nan", "inf", "-inf" (never "-nan"). Writes into
+ * buf and returns it. */
+const char *ds_format_number(char *buf, size_t len, double v);
+/* A value that is exactly a float (a float32 parameter, an lr) as the
+ * shortest text that reads back as that float ("8.7", not "8.69999981"); a
+ * whole number as one ("20"); any other double with 9 significant digits;
+ * "nan", "inf", "-inf". For CSV and messages. */
+const char *ds_format_shortest(char *buf, size_t len, double v);
 
 /* Does `path` end in `suffix` (given in lower case), ignoring ASCII case? */
 int ds_path_has_suffix(const char *path, const char *suffix);

@@ -45,9 +45,13 @@ typedef struct {
   const char *dataset;           /* "fashion-mnist" | "mnist" (known locations) */
   const char *train_images, *train_labels, *test_images, *test_labels;
   float test_fraction;           /* hold out the last F of train when no test files */
+  int classes;                   /* > 0: the class count (--classes); 0: the largest label + 1 */
 } ds_data_source;
 
-/* Load the train and test sets. Exits 2 with a message on bad input. */
+/* Load the train and test sets. The class count is src->classes, or the
+ * largest training label + 1 when every class up to it occurs; at least two
+ * distinct labels; test labels below it. Exits 2 with a message naming the
+ * file on bad input. */
 void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test);
 /* Load only the test set (what `descent eval` needs): the explicit test
  * files, the t10k files of a folder, or the held-out tail of a training file

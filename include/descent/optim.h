@@ -92,15 +92,32 @@ typedef struct {
 typedef struct { int m, v, vmax, gavg; } ds_optim_roles;
 ds_optim_roles ds_optim_state_roles(const ds_optim_config *cfg);
 
-/* Defaults as torch.optim documents them (adamw gets weight_decay 0.01). */
+/* The defaults that differ between optimizers, as torch.optim documents them
+ * (torch.optim.SGD has no default lr; descent uses 0.1), indexed by
+ * ds_optimizer. ds_optim_defaults and --help read this table; tests check the
+ * README's tables against it. */
+typedef struct {
+  const char *name;
+  float lr, eps, weight_decay;
+} ds_optim_default_row;
+extern const ds_optim_default_row ds_optim_default_rows[5];
+
+/* Defaults as torch.optim documents them: the row above, and alpha 0.99,
+ * betas (0.9, 0.999), no momentum, no schedule, for every optimizer. */
 void ds_optim_defaults(ds_optim_config *cfg, ds_optimizer kind);
 
 /* Learning rate after the schedule for update index t (0 for the first). */
 double ds_schedule_lr(const ds_optim_config *cfg, long t);
 
-/* All per-step scalars for update t (0-based count of updates applied so far);
- * `epoch` (0-based) is used instead of t with schedule_per_epoch. */
-ds_optim_scalars ds_optim_scalars_at(const ds_optim_config *cfg, long t, long epoch);
+/* All per-step scalars of an update. The schedule sees t, the number of
+ * updates attempted before this one (0 for the first), or `epoch` (0-based)
+ * with schedule_per_epoch, as a PyTorch scheduler stepped every iteration
+ * does. The optimizer's own step count (Adam's bias corrections, AdaGrad's
+ * lr_decay) is `applied + 1`, `applied` being the updates applied before this
+ * one: updates skipped for a NaN/Inf gradient (--on-nonfinite skip) do not
+ * count, as torch.optim's state["step"] does not advance when GradScaler
+ * skips optimizer.step(). Without skips applied == t. */
+ds_optim_scalars ds_optim_scalars_at(const ds_optim_config *cfg, long t, long epoch, long applied);
 
 /* Parse an optimizer name ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
  * "adam", "adamw"); fills kind and the implied momentum/nesterov. 0 on success. */

@@ -103,8 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       oc.kind = named.kind;
       char verr[256] = "";
       if (ds_optim_validate(&oc, verr, sizeof verr) == 0) {
-        for (long t = 0; t < 3; t++) (void)ds_optim_scalars_at(&oc, t, t);
-        (void)ds_optim_scalars_at(&oc, 1000000000L, 1000);
+        for (long t = 0; t < 3; t++) (void)ds_optim_scalars_at(&oc, t, t, t);
+        (void)ds_optim_scalars_at(&oc, 1000000000L, 1000, 1000000000L);
       } else {
         REQUIRE(fuzz_one_line(verr) && strncmp(verr, "--", 2) == 0, "validate message '%s'", verr);
       }
