@@ -7,7 +7,8 @@
  * State roles (ds_optim_buffers):
  *   sgd      m = momentum buffer b (pytorch, ema) or velocity v (keras, lookahead)
  *   adagrad  v = sum of squared gradients
- *   rmsprop  v = square average, gavg = gradient average (centered), m = momentum buffer
+ *   rmsprop  v = square average (centered: the variance around gavg), gavg = gradient
+ *            average (centered), m = momentum buffer
  *   adam(w)  m = first moment, v = second moment, vmax = max of v (amsgrad) */
 #ifndef DS_OPTIM_MATH_H
 #define DS_OPTIM_MATH_H
@@ -75,16 +76,22 @@ DS_HD void ds_optim_element(size_t i, const ds_optim_config *c, const ds_optim_s
     }
     case DS_OPT_RMSPROP: {
       float a = c->alpha;
-      float sq = a * v[i] + (1.0f - a) * g * g;
-      v[i] = sq;
-      float avg = sq;
+      float avg;
       if (c->centered) {
-        float ga = a * gavg[i] + (1.0f - a) * g;
-        gavg[i] = ga;
-        /* v - gavg^2 is a variance, never negative exactly; in float it can
-           round below 0 when the gradient is nearly constant (NaN from sqrt) */
-        avg = sq - ga * ga;
-        if (avg < 0.0f) avg = 0.0f;
+        /* v keeps the EMA variance itself: v = a*v + a*(1-a)*(g - gavg)^2 is,
+           in real arithmetic, torch's square_avg - grad_avg^2 (both start at
+           0). The difference of the two averages cancels catastrophically in
+           float when the gradient is nearly constant (0 or below 0, and the
+           step lr*g/eps); this recursion never goes negative. */
+        float d = g - gavg[i];
+        float var = a * v[i] + a * (1.0f - a) * d * d;
+        v[i] = var;
+        gavg[i] = a * gavg[i] + (1.0f - a) * g;
+        avg = var;
+      } else {
+        float sq = a * v[i] + (1.0f - a) * g * g;
+        v[i] = sq;
+        avg = sq;
       }
       float denom = ds_adaptive_denom(avg, c->eps, c->eps_in_sqrt);
       if (c->momentum > 0.0f) {

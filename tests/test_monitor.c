@@ -274,6 +274,16 @@ static void test_relu_net(void) {
   int ratio = 0, grad = 0;
   for (int i = 0; i < nw; i++) ratio |= strcmp(w[i].key, "update_ratio_fc2") == 0, grad |= strcmp(w[i].key, "grad_norm") == 0;
   CHECK(ratio && grad, "an update ratio of 5e-5 and a gradient norm of 2e3 warn");
+  /* the advice fits the lr: at lr 1e6 a tiny ratio is a vanished gradient, not a low lr */
+  m.lr = 1e6, m.lr0 = 1e6;
+  nw = ds_monitor_warnings(&m, w, fresh, DS_MON_MAX_WARNINGS);
+  for (int i = 0; i < nw; i++)
+    if (strcmp(w[i].key, "update_ratio_fc2") == 0)
+      CHECK(!strstr(w[i].text, "--lr too low") && strstr(w[i].text, "vanished"), "lr 1e6: %s", w[i].text);
+  /* a schedule holding the lr below a tenth of --lr (warmup, a decay's end): no low-ratio warning */
+  m.lr = 1e-4, m.lr0 = 0.1;
+  nw = ds_monitor_warnings(&m, w, fresh, DS_MON_MAX_WARNINGS);
+  for (int i = 0; i < nw; i++) CHECK(strcmp(w[i].key, "update_ratio_fc2") != 0, "decayed lr: %s", w[i].text);
   t.mon = NULL;
   ds_monitor_free(&m);
   ds_trainer_free(&t);

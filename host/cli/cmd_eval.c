@@ -47,6 +47,7 @@ int ds_cmd_eval(int argc, char **argv) {
   ds_trainer t;
   if (ck.has_scaling || !cfg.standardize) {
     /* the model and its input scaling come from the checkpoint: the test set is all it needs */
+    src.classes = ck.n_classes;
     ds_data_load_test(&src, &test);
     if (test.d != ck.n_inputs)
       ds_fatal(DS_EXIT_USAGE, "%s: the images have %d values (%dx%d), the model takes %d", path, test.d, test.rows,

@@ -78,14 +78,6 @@ static void check_stdout(const char *what) {
   ds_fatal(DS_EXIT_RUNTIME, "playground: cannot write the %s to standard output: %s", what, strerror(e));
 }
 
-/* ds_backend_select, without its note for --backend auto under --quiet. */
-static const ds_backend *select_backend(const char *name, int device, int quiet) {
-  if (!quiet || strcmp(name, "auto") != 0) return ds_backend_select(name, device);
-  char why[256] = "";
-  const ds_backend *be = ds_cuda_compiled() ? ds_backend_cuda(device, why, sizeof why) : NULL;
-  return be ? be : ds_backend_cpu();
-}
-
 /* ---- --preset lecture ------------------------------------------------------ */
 
 typedef struct {
@@ -226,6 +218,7 @@ int ds_cmd_playground(int argc, char **argv) {
   };
   memcpy(flags + n, rest, sizeof rest);
   ds_flags_parse("playground", flags, argc, argv, NULL, 0, "[flags]", summary);
+  ds_set_quiet(quiet);
   if (strcmp(backend, "auto") && strcmp(backend, "cpu") && strcmp(backend, "cuda"))
     ds_fatal(DS_EXIT_USAGE, "playground: --backend: expected auto, cpu or cuda, got '%s'", backend);
 
@@ -240,7 +233,7 @@ int ds_cmd_playground(int argc, char **argv) {
         ds_fatal(DS_EXIT_USAGE, "playground: %s: --preset lecture sets the functions, optimizers and "
                  "steps itself (it takes only --out, --backend, --device and --quiet)", nm);
     }
-    return run_preset(select_backend(backend, device, quiet), out);
+    return run_preset(ds_backend_select(backend, device), out);
   }
   if (out) ds_fatal(DS_EXIT_USAGE, "playground: --out: only used with --preset (for one run, use --plot FILE)");
 
@@ -282,8 +275,11 @@ int ds_cmd_playground(int argc, char **argv) {
     cfgs[k] = base;
     ds_cli_optim_resolve(who, flags, &cfgs[k], names[k]);
   }
+  const ds_optim_config *resolved[MAX_RUNS];
+  for (int k = 0; k < nr; k++) resolved[k] = &cfgs[k];
+  ds_cli_optim_check_flags("playground", flags, resolved, nr); /* a flag must apply to one of them */
 
-  const ds_backend *be = select_backend(backend, device, quiet);
+  const ds_backend *be = ds_backend_select(backend, device);
   ds_trajectory tr[MAX_RUNS];
   ds_plot_series series[MAX_RUNS];
   char labels[MAX_RUNS][96];

@@ -495,10 +495,21 @@ static void upload(ds_trainer *t, float *dst, const float *src, size_t n) {
 }
 
 void ds_checkpoint_restore(ds_trainer *t, const ds_checkpoint *ck) {
+  float *v = ck->v;
+  const ds_optim_config *o = &ck->cfg.optim;
+  if (ck->version == 1 && o->kind == DS_OPT_RMSPROP && o->centered && ck->v && ck->gavg) {
+    /* version 1 kept torch's square_avg; descent now keeps the variance (optim_math.h) */
+    v = ds_xmalloc(ck->n_params * sizeof(float), "the rmsprop state");
+    for (size_t i = 0; i < ck->n_params; i++) {
+      float var = ck->v[i] - ck->gavg[i] * ck->gavg[i];
+      v[i] = var > 0.0f ? var : 0.0f;
+    }
+  }
   upload(t, t->params, ck->params, ck->n_params);
   upload(t, t->stats, ck->stats, ck->n_stats);
   upload(t, t->opt.m, ck->m, ck->n_params);
-  upload(t, t->opt.v, ck->v, ck->n_params);
+  upload(t, t->opt.v, v, ck->n_params);
+  if (v != ck->v) free(v);
   upload(t, t->opt.vmax, ck->vmax, ck->n_params);
   upload(t, t->opt.gavg, ck->gavg, ck->n_params);
   t->step = ck->step;

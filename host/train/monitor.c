@@ -191,7 +191,9 @@ int ds_monitor_warnings(ds_monitor *m, ds_mon_warning *out, int *fresh, int max)
            key, gl, DS_MON_GRAD_RELATIVE, gmax);
     double r = m->update_ratio[l];
     snprintf(key, sizeof key, "update_ratio_%s", m->name[l]);
-    if (r < DS_MON_RATIO_LOW && m->lr > 1.0)
+    if (r < DS_MON_RATIO_LOW && m->lr0 > 0.0 && m->lr < 0.1 * m->lr0)
+      ; /* the schedule (warmup, decay) made the steps small on purpose */
+    else if (r < DS_MON_RATIO_LOW && m->lr > 1.0)
       WARN("%s = %.3g is below %g: the updates barely move the weights although --lr %g is large: the gradient has "
            "vanished (dead or saturated units)", key, r, DS_MON_RATIO_LOW, m->lr);
     else if (r < DS_MON_RATIO_LOW)

@@ -60,7 +60,8 @@ typedef struct ds_monitor {
   int pending;             /* a capture waits for ds_monitor_read */
   int applied;             /* the captured update was applied (not skipped) */
   int rows;                /* rows of the captured batch */
-  double lr;               /* the learning rate of the captured update (set by the loop; warnings' advice) */
+  double lr, lr0;          /* the captured update's learning rate and the base one (set by the loop): the
+                              warnings' advice, and no low-ratio warning where a schedule shrank the lr */
   int width[DS_MAX_LAYERS];/* units of each hidden layer (0: the output layer) */
   /* the values of the last capture (NaN where not measured) */
   double grad_norm_total;

@@ -194,6 +194,7 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
   ds_mon_warning warns[DS_MON_MAX_WARNINGS];
   int fresh[DS_MON_MAX_WARNINGS];
   r->mon.lr = last_lr(r);
+  r->mon.lr0 = c->optim.lr;
   int nw = ds_monitor_warnings(&r->mon, warns, fresh, DS_MON_MAX_WARNINGS);
 
   if (r->log.f) {
