@@ -63,7 +63,8 @@ for v in sgd:0.1 momentum:0.1 nesterov:0.1 adagrad:0.01 rmsprop:0.01 adam:0.001 
   "$DESCENT" "${T[@]}" --optimizer "${v%%:*}" --steps 1 >/dev/null 2>"$W/err"
   grep -q "${v%%:*} lr ${v#*:}, batch" "$W/err" || fail "--optimizer ${v%%:*}: default lr is not ${v#*:}: $(grep 'lr' "$W/err" | head -1)"
 done
-"$DESCENT" train --help | grep -q -- '--lr X .*0.01 rmsprop' || fail "train --help does not give rmsprop's lr 0.01"
+"$DESCENT" train --help >"$W/help"
+grep -q -- '--lr X .*0.01 rmsprop' "$W/help" || fail "train --help does not give rmsprop's lr 0.01"
 expect 2 "--amsgrad: applies to adam and adamw, not to --optimizer sgd" "${T[@]}" --amsgrad --steps 1
 expect 2 "--centered: applies to rmsprop" "${T[@]}" --optimizer adam --centered --steps 1
 expect 2 "--beta1: applies to adam and adamw" "${T[@]}" --beta1 0.8 --steps 1
@@ -114,8 +115,8 @@ grep -q -- '-nan' "$W/out" "$W/err" && fail "a diverged run printed -nan"
 grep -q 'dead_fc1' "$W/err" && fail "--batch-size 1: a dead-unit warning from one-row batches: $(grep dead_fc1 "$W/err" | head -1)"
 
 # ---- 4. messages and numbers
-"$DESCENT" playground --fn parabola --lr 0.9 --steps 1 | sed -n 2p | grep -q '^sgd,0,8.7,' ||
-  fail "playground CSV: x0 is not printed as 8.7: $("$DESCENT" playground --fn parabola --lr 0.9 --steps 1 | sed -n 2p)"
+"$DESCENT" playground --fn parabola --lr 0.9 --steps 1 >"$W/pg.csv"
+sed -n 2p "$W/pg.csv" | grep -q '^sgd,0,8.7,' || fail "playground CSV: x0 is not printed as 8.7: $(sed -n 2p "$W/pg.csv")"
 "$DESCENT" "${T[@]}" --steps 10 --log-every 10 --log "$W/l.csv" --quiet >/dev/null || fail "a logged run failed"
 python3 - "$W/l.csv" <<'EOF' || fail "the log's lr is not written as 0.1: $(cut -d, -f1-4 "$W/l.csv")"
 import csv, sys
@@ -125,11 +126,11 @@ EOF
 t0=$(date +%s)
 expect 1 "GiB of host memory" "${T[@]}" --hidden 1000000,100000 --steps 1
 [ $(($(date +%s) - t0)) -le 5 ] || fail "the memory refusal took $(($(date +%s) - t0)) s: was something allocated first?"
-if "$DESCENT" --version | grep -q '^cuda: compiled in; no usable' && [ ! -e /proc/driver/nvidia ]; then
-  "$DESCENT" --version | grep -q 'no NVIDIA driver found' ||
-    fail "without a driver, --version does not say so: $("$DESCENT" --version | grep cuda)"
+"$DESCENT" --version >"$W/version"
+if grep -q '^cuda: compiled in; no usable' "$W/version" && [ ! -e /proc/driver/nvidia ]; then
+  grep -q 'no NVIDIA driver found' "$W/version" || fail "without a driver, --version does not say so: $(grep cuda "$W/version")"
 fi
-"$DESCENT" --version | grep -Eq '^cpu: .*[0-9]+ threads?$' || fail "--version does not give the GEMM's threads: $("$DESCENT" --version | grep cpu)"
+grep -Eq '^cpu: .*[0-9]+ threads?$' "$W/version" || fail "--version does not give the GEMM's threads: $(grep cpu "$W/version")"
 
 if [ $failures -ne 0 ]; then
   echo "test_newcomer: $failures check(s) FAILED"
