@@ -298,13 +298,18 @@ static float *grab(const ds_backend *be, const float *p, size_t n) {
   return h;
 }
 
-static void test_nonfinite(void) {
-  const ds_backend *be = ds_backend_cpu();
+/* 16 rows of 6 deterministic bytes, labels 0, 1, 2, 0, ... (the non-finite tests) */
+static ds_dataset pattern_set(void) {
   enum { N = 16, D = 6 };
   uint8_t img[N * D], lab[N];
   for (int i = 0; i < N * D; i++) img[i] = (uint8_t)(37 * i + 11);
   for (int i = 0; i < N; i++) lab[i] = (uint8_t)(i % 3);
-  ds_dataset set = tiny_set(N, D, img, lab, 3);
+  return tiny_set(N, D, img, lab, 3);
+}
+
+static void test_nonfinite(void) {
+  const ds_backend *be = ds_backend_cpu();
+  ds_dataset set = pattern_set();
   for (int mode = 0; mode < 2; mode++) {
     ds_train_config cfg;
     base_config(&cfg, 4);
@@ -459,11 +464,7 @@ static void test_log(void) {
  * simulation over a pattern of good and poisoned batches. */
 static void test_skip_counts(void) {
   const ds_backend *be = ds_backend_cpu();
-  enum { N = 16, D = 6 };
-  uint8_t img[N * D], lab[N];
-  for (int i = 0; i < N * D; i++) img[i] = (uint8_t)(37 * i + 11);
-  for (int i = 0; i < N; i++) lab[i] = (uint8_t)(i % 3);
-  ds_dataset set = tiny_set(N, D, img, lab, 3);
+  ds_dataset set = pattern_set();
   ds_train_config cfg;
   base_config(&cfg, 2);
   cfg.model.n_hidden = 1;

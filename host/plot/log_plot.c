@@ -229,21 +229,6 @@ typedef struct {
   const char *dash;
 } series;
 
-/* Point the writer at one panel: plot area at (x, y) of w x h pixels. */
-static void panel(ds_svg *s, double x, double y, double w, double h, double xmin, double xmax, double ymin,
-                  double ymax) {
-  s->left = x;
-  s->right = x + w;
-  s->top = y;
-  s->bottom = y + h;
-  ds_svg_range_fix(&xmin, &xmax);
-  ds_svg_range_fix(&ymin, &ymax);
-  s->xmin = xmin;
-  s->xmax = xmax;
-  s->ymin = ymin;
-  s->ymax = ymax;
-}
-
 static void panel_title(ds_svg *s, const char *title) {
   fprintf(s->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\" " FONT_ATTR ">", s->left,
           s->top - 10);
@@ -387,7 +372,7 @@ static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
   ds_svg_range_fix(&lo, &hi); /* one row or a constant loss: around its value */
   lo = lo >= 0 && lo < 0.5 * hi ? 0 : lo - 0.05 * (hi - lo);
   hi += 0.05 * (hi - lo);
-  panel(&s, ML, TOP + MT, PW, PH, xmin, xmax, lo, hi);
+  ds_svg_area(&s, ML, TOP + MT, PW, PH, xmin, xmax, lo, hi);
   panel_title(&s, "loss (cross-entropy)");
   ds_svg_axes(&s, "update", "loss");
   draw_series(&s, t, loss, nl, 0);
@@ -416,7 +401,7 @@ static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
   lo = floor(lo * 20 - 0.5) / 20;
   hi = fmin(1.0, ceil(hi * 20 + 0.5) / 20);
   if (lo < 0) lo = 0;
-  panel(&s, cw + ML, TOP + MT, PW, PH, xmin, xmax, lo, hi);
+  ds_svg_area(&s, cw + ML, TOP + MT, PW, PH, xmin, xmax, lo, hi);
   panel_title(&s, "accuracy");
   ds_svg_axes(&s, "update", "accuracy");
   draw_series(&s, t, acc, na, 0);
@@ -428,7 +413,7 @@ static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
   if (col_index(t, "grad_norm") >= 0) g[ng++] = (series){"total", col_index(t, "grad_norm"), "#222222", NULL};
   value_range(t, g, ng, 1, &lo, &hi);
   if (!isfinite(lo)) lo = -3, hi = 1;
-  panel(&s, ML, TOP + ch + MT, PW, PH, xmin, xmax, floor(lo), ceil(hi) > floor(lo) ? ceil(hi) : floor(lo) + 1);
+  ds_svg_area(&s, ML, TOP + ch + MT, PW, PH, xmin, xmax, floor(lo), ceil(hi) > floor(lo) ? ceil(hi) : floor(lo) + 1);
   panel_title(&s, "gradient norm per layer");
   axes_log(&s, "update", "||gradient||");
   draw_series(&s, t, g, ng, 1);
@@ -441,7 +426,7 @@ static int write_svg(FILE *f, const ds_log_table *t, const char *title) {
   if (!isfinite(lo)) lo = -4, hi = 0;
   lo = fmin(floor(lo), -3.5);
   hi = fmax(ceil(hi), -0.5);
-  panel(&s, cw + ML, TOP + ch + MT, PW, PH, xmin, xmax, floor(lo), ceil(hi));
+  ds_svg_area(&s, cw + ML, TOP + ch + MT, PW, PH, xmin, xmax, floor(lo), ceil(hi));
   panel_title(&s, "update ratio ||Δw|| / ||w|| per layer");
   fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#e8f3e8\"/>\n", s.left,
           ds_svg_py(&s, -1), s.right - s.left, ds_svg_py(&s, -3) - ds_svg_py(&s, -1));

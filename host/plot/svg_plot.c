@@ -52,22 +52,28 @@ void ds_svg_group(ds_svg *s, const char *cls) {
 
 void ds_svg_group_end(ds_svg *s) { fputs("</g>\n", s->f); }
 
-void ds_svg_begin(ds_svg *s, FILE *f, double width, double height, double margin_left,
-                  double margin_right, double margin_top, double margin_bottom, double xmin,
-                  double xmax, double ymin, double ymax) {
-  s->f = f;
-  s->width = width;
-  s->height = height;
-  s->left = margin_left;
-  s->right = width - margin_right;
-  s->top = margin_top;
-  s->bottom = height - margin_bottom;
+void ds_svg_area(ds_svg *s, double x, double y, double w, double h, double xmin, double xmax, double ymin,
+                 double ymax) {
+  s->left = x;
+  s->right = x + w;
+  s->top = y;
+  s->bottom = y + h;
   ds_svg_range_fix(&xmin, &xmax);
   ds_svg_range_fix(&ymin, &ymax);
   s->xmin = xmin;
   s->xmax = xmax;
   s->ymin = ymin;
   s->ymax = ymax;
+}
+
+void ds_svg_begin(ds_svg *s, FILE *f, double width, double height, double margin_left,
+                  double margin_right, double margin_top, double margin_bottom, double xmin,
+                  double xmax, double ymin, double ymax) {
+  s->f = f;
+  s->width = width;
+  s->height = height;
+  ds_svg_area(s, margin_left, margin_top, width - margin_left - margin_right, height - margin_top - margin_bottom,
+              xmin, xmax, ymin, ymax);
   fprintf(f,
           "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "

@@ -46,6 +46,11 @@ typedef struct {
 /* Start a picture of width x height pixels whose plot area shows
  * [xmin,xmax] x [ymin,ymax] inside the given pixel margins. Writes the header.
  * An empty or inverted range is widened as ds_svg_range_fix does. */
+/* Point the writer at a plot area: (x, y) is its top-left corner, w x h its
+ * size in pixels, and [xmin, xmax] x [ymin, ymax] the data it shows (ranges
+ * with no width are widened, as ds_svg_range_fix does). */
+void ds_svg_area(ds_svg *s, double x, double y, double w, double h, double xmin, double xmax, double ymin,
+                 double ymax);
 void ds_svg_begin(ds_svg *s, FILE *f, double width, double height, double margin_left,
                   double margin_right, double margin_top, double margin_bottom, double xmin,
                   double xmax, double ymin, double ymax);
