@@ -5,8 +5,9 @@
 #     literal value --help lists (--init he-normal|..., --sampling ...) appears
 #     in README.md as code (a `span` or a ```sh block).
 #  2. Examples: every `descent ...` line of README.md's ```sh blocks runs, in
-#     README order, in a scratch folder, shortened so the suite stays about a
-#     minute on 2 cores (see rewrite_*), and exits 0 (verify: 77 without CUDA).
+#     README order, in a scratch folder, shortened so the suite stays well under
+#     90 s on 2 cores (about 20 s; see rewrite_*), and exits 0 (verify: 77
+#     without CUDA).
 # README=path checks another copy (how a broken README is shown to fail).
 # Needs Fashion-MNIST ($DS_FASHION_DIR, default /usr/share/datasets/fashion-mnist)
 # for the examples: without it they are skipped (exit 77 when the flags pass).
@@ -259,8 +260,9 @@ make_idx() {
     src=$(find_idx t10k-labels-idx1-ubyte); magic='\x00\x00\x08\x01'; skip=8; size=$n
   fi
   mkdir -p "$(dirname "$path")"
+  # shellcheck disable=SC2094 # $path is only written
   {
-    printf "$magic"
+    printf '%b' "$magic"
     be32 "$n"
     [ "$kind" = images ] && printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'
     gzip -dcf "$src" | tail -c +$((skip + 1)) | head -c "$size"
@@ -271,7 +273,7 @@ make_idx() {
 be32() {
   local h
   h=$(printf '%08x' "$1")
-  printf "\\x${h:0:2}\\x${h:2:2}\\x${h:4:2}\\x${h:6:2}"
+  printf '%b' "\\x${h:0:2}\\x${h:2:2}\\x${h:4:2}\\x${h:6:2}"
 }
 
 # find_idx STEM: the Fashion-MNIST file STEM.gz or STEM
@@ -288,6 +290,7 @@ rewrite_data() {
   for f in --train-images --train-labels --test-images --test-labels; do
     has "$f" || continue
     path=$(value "$f")
+    # shellcheck disable=SC2088 # a literal ~ from README.md, never expanded
     case $path in "~/"*) path=$W/home/${path#"~/"}; set_flag "$f" "$path" ;; esac
     kind=labels; [ "${f%images}" != "$f" ] && kind=images
     [ -e "$path" ] || make_idx "$kind" "$path"
