@@ -122,6 +122,7 @@ python3 - "$W/l.csv" <<'EOF' || fail "the log's lr is not written as 0.1: $(cut 
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert rows[0]["lr"] == "0.1", rows[0]["lr"]
+assert int(rows[0]["gemm_threads"]) >= 1, "the log does not record the GEMM threads"
 EOF
 t0=$(date +%s)
 expect 1 "GiB of host memory" "${T[@]}" --hidden 1000000,100000 --steps 1

@@ -214,6 +214,8 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
     n = add(f, n, "test_accuracy", NULL, res->test_accuracy);
     n = add(f, n, "samples_per_second", NULL, sps);
     n = add(f, n, "skipped", NULL, (double)t->skipped);
+    /* CPU results are bit-identical for one GEMM thread count only: say which */
+    if (strcmp(t->be->name, "cpu") == 0) n = add(f, n, "gemm_threads", NULL, (double)ds_backend_cpu_threads());
     n = add(f, n, "grad_norm", NULL, m->grad_norm_total);
     for (int l = 0; l < m->n_layers; l++) n = add(f, n, "grad_norm", m->name[l], m->grad_norm[l]);
     for (int l = 0; l < m->n_layers; l++) n = add(f, n, "update_ratio", m->name[l], m->update_ratio[l]);
