@@ -1,6 +1,7 @@
 /* Output files: checking a path before any work is spent, and replacing a
  * file atomically (write beside it, fsync, rename over it, fsync the folder),
  * through symbolic links (descent/common.h). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "descent/common.h"
 
 #include <errno.h>
@@ -51,6 +52,23 @@ int ds_output_target(const char *path, char *out, size_t len) {
   return -1;
 }
 
+/* The canonical name of an output: realpath of its folder + its file name. */
+static int canonical(const char *path, char *out, size_t len) {
+  char target[DS_PATH_MAX], dir[DS_PATH_MAX], real[DS_PATH_MAX];
+  if (ds_output_target(path, target, sizeof target) != 0) return -1;
+  parent_of(target, dir, sizeof dir);
+  if (!realpath(dir, real)) return -1;
+  const char *slash = strrchr(target, '/');
+  return snprintf(out, len, "%s/%s", real, slash ? slash + 1 : target) < (int)len ? 0 : -1;
+}
+
+int ds_same_output(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  char ca[DS_PATH_MAX + 256], cb[DS_PATH_MAX + 256];
+  return canonical(a, ca, sizeof ca) == 0 && canonical(b, cb, sizeof cb) == 0 && strcmp(ca, cb) == 0;
+}
+
 int ds_output_check(const char *flag, const char *path, char *err, size_t errlen) {
   char target[DS_PATH_MAX], dir[DS_PATH_MAX];
   if (!*path) {
@@ -74,8 +92,18 @@ int ds_output_check(const char *flag, const char *path, char *err, size_t errlen
   }
   parent_of(target, dir, sizeof dir);
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    snprintf(err, errlen, "%s %s: cannot write there: the folder %s does not exist", flag, path, dir);
+    snprintf(err, errlen, "%s %s: cannot write there: %s %s", flag, path, dir,
+             errno == ENOTDIR || (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) ? "is not a folder" : "does not exist");
     return DS_EXIT_RUNTIME;
+  }
+  /* the temporary beside it (NAME.tmp) must be a valid name too */
+  const char *base = strrchr(target, '/');
+  base = base ? base + 1 : target;
+  long name_max = pathconf(dir, _PC_NAME_MAX);
+  if (strlen(base) + 4 > (size_t)(name_max > 0 ? name_max : 255) || strlen(target) + 8 >= DS_PATH_MAX) {
+    snprintf(err, errlen, "%s %s: the file name is too long (with the .tmp the write needs, over %ld bytes)", flag, path,
+             name_max > 0 ? name_max : 255L);
+    return DS_EXIT_USAGE;
   }
   /* the test that counts: can a file be created there (as the atomic
      replace will), whatever the permission bits and the user say */

@@ -145,10 +145,10 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
     }
   }
   load_pair(ti, tl, train);
-  settle_classes(train, src->classes, tl);
   if (vi && src->test_fraction > 0.0f)
     ds_fatal(DS_EXIT_USAGE, "--test-fraction: not with explicit test files");
   if (vi) {
+    settle_classes(train, src->classes, tl);
     load_pair(vi, vl, test);
     if (test->d != train->d)
       ds_fatal(DS_EXIT_USAGE, "%s: images are %dx%d but the training images are %dx%d", vi, test->rows,
@@ -161,6 +161,14 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
     if (src->test_fraction <= 0.0f)
       ds_fatal(DS_EXIT_USAGE, "no test set: give --test-images/--test-labels or --test-fraction F");
     split_tail(train, test, src->test_fraction, ti);
+    /* the classes of the part that trains; the held-out tail must stay within them */
+    settle_classes(train, src->classes, tl);
+    int maxl = 0;
+    for (int i = 0; i < test->n; i++) maxl = test->labels[i] > maxl ? test->labels[i] : maxl;
+    if (maxl >= train->n_classes)
+      ds_fatal(DS_EXIT_USAGE, "%s: the held-out tail holds label %d but the training part has %d classes (0..%d)%s", tl,
+               maxl, train->n_classes, train->n_classes - 1, src->classes > 0 ? "" : "; give --classes N for more");
+    test->n_classes = train->n_classes;
   }
 }
 

@@ -267,7 +267,16 @@ int ds_idx_parse(const uint8_t *bytes, size_t len, const char *name, uint32_t ex
 
 /* The whole file in memory (raw or compressed), at most DS_IDX_MAX_FILE + a
  * header's worth of bytes. */
-static int read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen) {
+/* The first bytes must be gzip's magic or the IDX magic expected: checked on
+ * the first 4 bytes read, before the rest of a (maybe huge) file is. */
+static int magic_ok(const uint8_t *b, size_t n, uint32_t expect_magic) {
+  if (n < 4) return 1; /* too short: ds_idx_parse says so */
+  if (b[0] == 0x1f && b[1] == 0x8b) return 1;
+  return ((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) == expect_magic;
+}
+
+static int read_file(const char *path, uint32_t expect_magic, uint8_t **data, size_t *len, char *err,
+                     size_t errlen) {
   *data = NULL;
   *len = 0;
   FILE *f = fopen(path, "rb");
@@ -295,7 +304,15 @@ static int read_file(const char *path, uint8_t **data, size_t *len, char *err, s
   }
   /* regular files: their size (+1 to see the end); pipes and devices: grow */
   size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : (size_t)1 << 16, n = 0;
-  uint8_t *buf = malloc(cap);
+  uint8_t *buf = malloc(cap < 4 ? 4 : cap);
+  if (buf) n = fread(buf, 1, 4, f);
+  if (buf && !magic_ok(buf, n, expect_magic)) { /* say what ds_idx_parse says of a wrong magic, now */
+    ds_idx tmp;
+    if (ds_idx_parse(buf, n, path, expect_magic, &tmp, err, errlen) == 0) ds_idx_free(&tmp);
+    free(buf);
+    fclose(f);
+    return -1;
+  }
   for (;;) {
     if (!buf) {
       snprintf(err, errlen, "%s: out of memory reading the file", path);
@@ -331,7 +348,7 @@ int ds_idx_read(const char *path, uint32_t expect_magic, ds_idx *out, char *err,
   uint8_t *bytes;
   size_t len;
   memset(out, 0, sizeof *out);
-  if (read_file(path, &bytes, &len, err, errlen) != 0) return -1;
+  if (read_file(path, expect_magic, &bytes, &len, err, errlen) != 0) return -1;
   int rc = ds_idx_parse(bytes, len, path, expect_magic, out, err, errlen);
   free(bytes);
   return rc;

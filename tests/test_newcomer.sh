@@ -76,6 +76,7 @@ expect 2 "--step-size: applies to --schedule step" "${T[@]}" --schedule cosine -
 expect 2 "--gamma: applies to --schedule step" "${T[@]}" --gamma 0.5 --steps 1
 expect 2 "--decay: applies to --schedule exponential and inverse" "${T[@]}" --schedule step --step-size 2 --decay 0.1 --steps 1
 expect 2 "--schedule step: needs --step-size" "${T[@]}" --schedule step --steps 1
+expect 2 "--dampening: applies to --momentum-form pytorch only" "${T[@]}" --optimizer momentum --momentum-form ema --dampening 0.1 --steps 1
 expect 2 "--schedule exponential: needs --decay" "${T[@]}" --schedule exponential --steps 1
 expect 2 "--schedule inverse: needs --decay" "${T[@]}" --schedule inverse --steps 1
 # a flag applies when one optimizer of a playground list reads it
@@ -114,7 +115,20 @@ grep -q -- '-nan' "$W/out" "$W/err" && fail "a diverged run printed -nan"
 "$DESCENT" "${T[@]}" --batch-size 1 --steps 60 --log-every 20 >/dev/null 2>"$W/err" || fail "--batch-size 1 run failed"
 grep -q 'dead_fc1' "$W/err" && fail "--batch-size 1: a dead-unit warning from one-row batches: $(grep dead_fc1 "$W/err" | head -1)"
 
+# labels: the training part decides (a test tail cannot hide a single-class training part)
+python3 - "$W" <<'EOF' || fail "cannot write the split labels"
+import gzip, struct, sys
+out = sys.argv[1]
+labels = bytes([3] * 400) + bytes(i % 10 for i in range(100))
+gzip.open(out + '/lbsplit.gz', 'wb').write(struct.pack('>II', 0x801, 500) + labels)
+EOF
+expect 2 "a single class" train "${D[@]}" --train-labels "$W/lbsplit.gz" --steps 1
+
 # ---- 4. messages and numbers
+"$DESCENT" "${T[@]}" --steps 5 --log-every 5 --log "$W/t.csv" --quiet >/dev/null || fail "a short logged run failed"
+"$DESCENT" plot "$W/t.csv" -o "$W/t.svg" --title "$(printf 'a\001b\377c')" || fail "plot with control bytes in the title"
+python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "$W/t.svg" 2>/dev/null ||
+  fail "plot: a title with control bytes and broken UTF-8 makes invalid XML"
 "$DESCENT" playground --fn parabola --lr 0.9 --steps 1 >"$W/pg.csv"
 sed -n 2p "$W/pg.csv" | grep -q '^sgd,0,8.7,' || fail "playground CSV: x0 is not printed as 8.7: $(sed -n 2p "$W/pg.csv")"
 "$DESCENT" "${T[@]}" --steps 10 --log-every 10 --log "$W/l.csv" --quiet >/dev/null || fail "a logged run failed"

@@ -86,6 +86,7 @@ refuse "--eps-in-sqrt: off in the checkpoint, on now" --eps-in-sqrt
 refuse "--standardize: off in the checkpoint, on now" --standardize
 refuse "--val-fraction: 0 in the checkpoint, 0.1 now" --val-fraction 0.1
 refuse "--batch-size: 64 in the checkpoint, 32 now" --batch-size 32
+refuse "--bn-eps: 1e-05 in the checkpoint, 0.1 now" --bn-eps 0.1
 refuse "--seed: 5 in the checkpoint, 6 now" --seed 6
 # momentum forms: an sgd checkpoint
 S=(train --backend cpu "${DATA[@]}" --hidden 16 --optimizer momentum --seed 5 --quiet)
@@ -105,6 +106,18 @@ done
   --resume "$W/rms.ckpt" >/dev/null 2>"$W/err"
 rc=$?
 [ $rc = 2 ] && grep -qF -- "--centered: off in the checkpoint, on now" "$W/err" || fail "resume with --centered: exit $rc: $(cat "$W/err")"
+# other data of the same size (same shape, no --standardize): the stored CRC-32 tells
+python3 - "$IMAGES" "$W/flip.gz" <<'EOF' || fail "cannot write the other images"
+import gzip, sys
+rd = lambda p: (gzip.open(p) if p.endswith(".gz") else open(p, "rb")).read()
+b = bytearray(rd(sys.argv[1])); b[16 + 784 * 5 + 300] ^= 0xFF  # one pixel of image 5
+gzip.open(sys.argv[2], "wb").write(bytes(b))
+EOF
+"$DESCENT" train --backend cpu --train-images "$W/flip.gz" --train-labels "$LABELS" --test-fraction 0.2 --hidden 16,8 \
+  --batchnorm --dropout 0.1 --optimizer adam --batch-size 64 --accum 2 --seed 5 --quiet --epochs 2 \
+  --resume "$W/part.ckpt" >/dev/null 2>"$W/err"
+rc=$?
+[ $rc = 2 ] && grep -q 'the training data: other images or labels' "$W/err" || fail "resume on other images: exit $rc: $(cat "$W/err")"
 # at an epoch boundary the batch size may change: noted, trained
 "$DESCENT" "${CQ[@]}" --epochs 3 --batch-size 32 --resume "$W/straight.ckpt" --json >"$W/bs.json" 2>"$W/err"
 rc=$?
@@ -125,7 +138,7 @@ early() { # CODE NEEDLE ARGS...: exit CODE naming NEEDLE, in under a second
   [ -s "$W/out" ] && fail "$*: wrote to stdout before refusing: $(head -c 200 "$W/out")"
 }
 mkdir -p "$W/adir"
-early 1 "the folder $W/no/such does not exist" train --save "$W/no/such/m.ckpt"
+early 1 "cannot write there: $W/no/such does not exist" train --save "$W/no/such/m.ckpt"
 early 2 "is a directory" train --save "$W/adir"
 mkfifo "$W/fifo"
 early 2 "not a regular file" train --save "$W/fifo"
@@ -133,6 +146,14 @@ early 2 "not a regular file" train --save "$W/fifo"
 mkdir -p "$W/bdir.csv"
 early 2 "is a directory" train --log "$W/bdir.csv"
 early 2 "name the same file" train --log "$W/same.csv" --save "$W/same.csv"
+touch "$W/same2.csv"
+ln -s same2.csv "$W/alias.csv"
+early 2 "name the same file" train --log "$W/alias.csv" --save "$W/./same2.csv"
+early 2 "the file name is too long" train --save "$W/$(printf 'a%.0s' $(seq 253))"
+mkdir -p "$W/pics"
+mkfifo "$W/pics/playground-saddle-momentum.svg"
+early 2 "not a regular file" playground --preset lecture --out "$W/pics"
+[ "$(find "$W/pics" -name '*.svg' -type f | wc -l)" = 0 ] || fail "--preset wrote pictures before refusing one"
 early 1 "does not exist" playground --fn rosenbrock --steps 3000 --plot "$W/no/such/x.svg"
 mkdir -p "$W/pic.svg"
 early 2 "is a directory" plot "$W/straight.json" -o "$W/pic.svg"
@@ -160,6 +181,14 @@ for _ in $(seq 200); do [ -s "$W/locked.csv" ] && break; sleep 0.05; done
 early 1 "another descent process is writing this log" "${C[@]}" --epochs 1 --log "$W/locked.csv"
 kill $pid 2>/dev/null
 wait $pid 2>/dev/null
+head -c 300 "$W/a.csv" >"$W/cut.csv"
+"$DESCENT" "${C[@]}" --epochs 1 --log-every 10 --log "$W/cut.csv" --resume "$W/a.ckpt" >/dev/null 2>"$W/err"
+rc=$?
+[ $rc = 2 ] && grep -q 'its last row is cut off' "$W/err" || fail "resume onto a cut-off log: exit $rc: $(cat "$W/err")"
+sed '1s/^epoch/epochs/' "$W/a.csv" >"$W/other.csv"
+"$DESCENT" "${C[@]}" --epochs 1 --log-every 10 --log "$W/other.csv" --resume "$W/a.ckpt" >/dev/null 2>"$W/err"
+rc=$?
+[ $rc = 2 ] && grep -q 'are not this run' "$W/err" || fail "resume onto a log of other columns: exit $rc: $(cat "$W/err")"
 { head -n 3 "$W/a.csv"; echo "1,2,3"; } >"$W/broken.csv"
 "$DESCENT" plot "$W/broken.csv" -o "$W/broken.svg" >/dev/null 2>"$W/err"
 rc=$?

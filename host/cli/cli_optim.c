@@ -129,6 +129,10 @@ void ds_cli_optim_check_flags(const char *cmd, const ds_flag *flags, const ds_op
   if ((ds_flag_given(flags, "--dampening") || ds_flag_given(flags, "--momentum-form")) && !any_momentum)
     ds_fatal(DS_EXIT_USAGE, "%s: %s: applies to sgd with momentum; give --momentum MU or --optimizer momentum", cmd,
              ds_flag_given(flags, "--dampening") ? "--dampening" : "--momentum-form");
+  for (int i = 0; i < n; i++)
+    if (ds_flag_given(flags, "--dampening") && cfgs[i]->kind == DS_OPT_SGD && cfgs[i]->momentum > 0.0f &&
+        cfgs[i]->momentum_form != DS_MOMENTUM_PYTORCH)
+      ds_fatal(DS_EXIT_USAGE, "%s: --dampening: applies to --momentum-form pytorch only (ema and keras do not read it)", cmd);
   if (ds_flag_given(flags, "--nesterov-form") && !any_nesterov)
     ds_fatal(DS_EXIT_USAGE, "%s: --nesterov-form: applies to Nesterov momentum; give --nesterov or --optimizer nesterov", cmd);
   ds_schedule_kind sched = cfgs[0]->schedule;

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "descent/common.h"
 #include "playground/playground.h"
+#include "plot/picture.h"
 #include "plot/playground_svg.h"
 
 #define MAX_RUNS 8
@@ -108,17 +109,25 @@ static const lecture_case lecture[] = {
 };
 
 static void make_dir(const char *dir) {
+  if (!*dir) ds_fatal(DS_EXIT_USAGE, "playground: --out: an empty folder name");
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)
     ds_fatal(DS_EXIT_RUNTIME, "playground: --out %s: cannot create the folder: %s", dir, strerror(errno));
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    ds_fatal(DS_EXIT_RUNTIME, "playground: --out %s: not a folder", dir);
+    ds_fatal(DS_EXIT_USAGE, "playground: --out %s: not a folder", dir);
 }
 
 /* Every picture is written even when stdout fails part way (a reader that
  * stopped): the lines are checked once, at the end. */
 static int run_preset(const ds_backend *be, const char *dir) {
   make_dir(dir);
+  /* every picture's name first: none is written when one cannot be */
+  for (size_t c = 0; c < sizeof lecture / sizeof lecture[0]; c++) {
+    char path[4096], err[1024];
+    snprintf(path, sizeof path, "%s/playground-%s.svg", dir, lecture[c].name);
+    int code = ds_picture_check("--out", path, err, sizeof err);
+    if (code != 0) ds_fatal(code, "playground: %s", err);
+  }
   ignore_sigpipe();
   for (size_t c = 0; c < sizeof lecture / sizeof lecture[0]; c++) {
     const lecture_case *lc = &lecture[c];

@@ -87,13 +87,12 @@ int ds_cmd_train(int argc, char **argv) {
   ds_cli_optim_check_flags("train", flags, &resolved, 1);
   if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
   /* the outputs now, before the data loads and any update runs */
-  char err[1024], target_a[DS_PATH_MAX], target_b[DS_PATH_MAX];
+  char err[1024];
   int code;
   if (cfg.log_path && ds_log_check(cfg.log_path, &code, err, sizeof err) != 0) ds_fatal(code, "train: %s", err);
   if (cfg.save_path && (code = ds_output_check("--save", cfg.save_path, err, sizeof err)) != 0)
     ds_fatal(code, "train: %s", err);
-  if (cfg.log_path && cfg.save_path && ds_output_target(cfg.log_path, target_a, sizeof target_a) == 0 &&
-      ds_output_target(cfg.save_path, target_b, sizeof target_b) == 0 && strcmp(target_a, target_b) == 0)
+  if (cfg.log_path && cfg.save_path && ds_same_output(cfg.log_path, cfg.save_path))
     ds_fatal(DS_EXIT_USAGE, "train: --log %s and --save %s name the same file", cfg.log_path, cfg.save_path);
   if (cfg.early_stop > 0 && cfg.val_fraction <= 0.0f)
     ds_fatal(DS_EXIT_USAGE, "train: --early-stop: needs --val-fraction F (stopping on the test set would leak it into training)");

@@ -20,15 +20,35 @@ static double py(const ds_svg *s, double y) {
 double ds_svg_px(const ds_svg *s, double x) { return px(s, x); }
 double ds_svg_py(const ds_svg *s, double y) { return py(s, y); }
 
+/* The length of the well-formed UTF-8 sequence at p (1..4), or 0. */
+static int utf8_seq_len(const unsigned char *p) {
+  int n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+  if (n == 2 && p[0] < 0xC2) return 0; /* overlong */
+  for (int i = 1; i < n; i++)
+    if ((p[i] & 0xC0) != 0x80) return 0;
+  return n;
+}
+
 void ds_svg_escape(FILE *f, const char *text) {
-  for (const char *p = text; p && *p; p++) {
+  /* XML allows neither control characters nor broken UTF-8: a title or file
+     name holding them would make the whole picture unreadable */
+  for (const unsigned char *p = (const unsigned char *)text; p && *p;) {
+    int n = utf8_seq_len(p);
+    if (n == 0) {
+      fputs("\xEF\xBF\xBD", f); /* U+FFFD, the replacement character */
+      p++;
+      continue;
+    }
     switch (*p) {
       case '&': fputs("&amp;", f); break;
       case '<': fputs("&lt;", f); break;
       case '>': fputs("&gt;", f); break;
       case '"': fputs("&quot;", f); break;
-      default: fputc(*p, f);
+      default:
+        if (*p < 0x20) fputc(' ', f);
+        else fwrite(p, 1, (size_t)n, f);
     }
+    p += n;
   }
 }
 

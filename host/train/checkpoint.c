@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "descent/common.h"
+#include "descent/data.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint tensors are stored as little-endian floats; add byte swapping for this host"
@@ -165,6 +166,7 @@ static void header_fields(codec *c, ds_checkpoint *ck, uint32_t version, uint32_
     io_f32(c, &ck->scale);
     io_f32(c, &ck->shift);
     IO_INT(c, ck->cpu_threads);
+    io_u32(c, &ck->data_crc);
     ck->has_scaling = 1;
   }
   uint64_t np = ck->n_params, ns = ck->n_stats;
@@ -295,8 +297,10 @@ static int check_header(const ds_checkpoint *ck, uint32_t nt, char *why, size_t 
       (unsigned)o->momentum_form > DS_MOMENTUM_KERAS || (unsigned)o->nesterov_form > DS_NESTEROV_LOOKAHEAD ||
       (unsigned)o->schedule > DS_SCHED_COSINE || (unsigned)ck->cfg.sampling > DS_SAMPLE_SEQUENTIAL)
     return snprintf(why, len, "an enumerated setting is out of range"), -1;
+  const long big = 1L << 50; /* counters no run reaches: damage, or a hand-made file */
   if (ck->step < 0 || ck->epoch < 0 || ck->micro_step < 0 || ck->epoch_batches < 0 || ck->skipped < 0 ||
-      ck->skipped > ck->step)
+      ck->skipped > ck->step || ck->step > big || ck->epoch > big || ck->micro_step > big ||
+      ck->epoch_batches > (long)DS_IDX_MAX_ITEMS)
     return snprintf(why, len, "negative or inconsistent step/epoch counters"), -1;
   if (ck->n_train < 0 || ck->n_val < 0 || ck->cpu_threads < 0 || !isfinite(ck->cfg.val_fraction) || ck->cfg.val_fraction < 0.0f ||
       ck->cfg.val_fraction >= 1.0f || (unsigned)ck->cfg.on_nonfinite > DS_NONFINITE_SKIP)
@@ -457,6 +461,7 @@ void ds_checkpoint_capture(ds_checkpoint *ck, const ds_trainer *t) {
   ck->scale = t->scale;
   ck->shift = t->shift;
   ck->cpu_threads = strcmp(t->be->name, "cpu") == 0 ? ds_backend_cpu_threads() : 0;
+  ck->data_crc = t->data_crc;
   ck->has_scaling = 1;
   ck->n_params = t->model.n_params;
   ck->n_stats = t->model.n_stats;
@@ -584,6 +589,9 @@ int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, cha
   else if (a->activation == DS_ACT_LEAKY_RELU && a->leaky_slope != b->leaky_slope)
     BAD("--leaky-slope: %g in the checkpoint, %g now", (double)a->leaky_slope, (double)b->leaky_slope);
   if (a->batchnorm != b->batchnorm) BAD("--batchnorm: %s in the checkpoint, %s now", on_off(a->batchnorm), on_off(b->batchnorm));
+  if (a->batchnorm && b->batchnorm && a->bn_eps != b->bn_eps)
+    BAD("--bn-eps: %g in the checkpoint, %g now (it normalises with the running statistics)", (double)a->bn_eps,
+        (double)b->bn_eps);
   if (a->dropout_form != b->dropout_form)
     BAD("--dropout-form: %s in the checkpoint, %s now", dropout_forms[a->dropout_form], dropout_forms[b->dropout_form]);
   /* the optimizer and every flag that selects its form */
@@ -615,11 +623,17 @@ int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, cha
     if (ck->n_train != t->n_train || ck->n_val != t->n_val)
       BAD("the training data: %d training and %d validation rows in the checkpoint, %d and %d now", ck->n_train,
           ck->n_val, t->n_train, t->n_val);
+    else if (ck->data_crc != t->data_crc)
+      BAD("the training data: other images or labels (CRC-32 %08x in the checkpoint, %08x now)", ck->data_crc,
+          t->data_crc);
     else if (ca->standardize == cb->standardize && (ck->scale != t->scale || ck->shift != t->shift))
       BAD("the input scaling: x = byte * %.9g + %.9g in the checkpoint, * %.9g + %.9g now (other training images)",
           (double)ck->scale, (double)ck->shift, (double)t->scale, (double)t->shift);
   }
   /* inside an epoch the position counts batches of the stored size and order */
+  long bpe = ds_sampler_batches_per_epoch(&t->sampler);
+  if (ck->epoch_batches > 0 && ck->epoch_batches >= bpe && ca->batch_size == cb->batch_size)
+    BAD("the position in the epoch: batch %ld of an epoch of %ld (a damaged checkpoint?)", ck->epoch_batches, bpe);
   if (ck->epoch_batches > 0) {
     const char *where = "the checkpoint is inside an epoch; this may change at an epoch boundary only";
     if (ca->batch_size != cb->batch_size) BAD("--batch-size: %d in the checkpoint, %d now (%s)", ca->batch_size, cb->batch_size, where);
@@ -645,6 +659,16 @@ int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, cha
   CHG_F("--clip-norm", oa->clip_norm, ob->clip_norm);
   CHG_F("--clip-value", oa->clip_value, ob->clip_value);
   CHG_F("--dropout", a->dropout, b->dropout);
+  CHG_F("--bn-momentum", a->bn_momentum, b->bn_momentum);
+  CHG_F("--alpha", oa->alpha, ob->alpha);
+  CHG_F("--lr-decay", oa->lr_decay, ob->lr_decay);
+  CHG_F("--initial-accumulator", oa->initial_accumulator, ob->initial_accumulator);
+  CHG_F("--dampening", oa->dampening, ob->dampening);
+  CHG_F("--decay-all", oa->decay_all, ob->decay_all);
+  CHG_F("--schedule-per-epoch", oa->schedule_per_epoch, ob->schedule_per_epoch);
+  CHG_F("--drop-last", ca->drop_last, cb->drop_last);
+  CHG_F("--sampling (0 shuffle, 1 replacement, 2 sequential)", ca->sampling, cb->sampling);
+  if (ck->version >= 2) CHG_F("--on-nonfinite (0 stop, 1 skip)", ca->on_nonfinite, cb->on_nonfinite);
   CHG_F("--input-dropout", a->input_dropout, b->input_dropout);
   CHG_F("--batch-size", ca->batch_size, cb->batch_size);
   CHG_F("--accum", ca->accum, cb->accum);

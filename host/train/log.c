@@ -25,7 +25,7 @@ static int log_format(ds_log *lg, const char *path, char *err, size_t errlen) {
 /* Open path for writing (not truncating) and take the advisory lock that
  * keeps a second descent off it. -1 with the reason in err. */
 static int open_locked(const char *path, int *exit_code, char *err, size_t errlen) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666); /* read too: an appended log's header is checked */
   if (fd < 0) {
     *exit_code = DS_EXIT_RUNTIME;
     snprintf(err, errlen, "--log %s: cannot create the log: %s", path, strerror(errno));
@@ -87,6 +87,17 @@ int ds_log_open(ds_log *lg, const char *path, int append, int *exit_code, char *
   struct stat st;
   int has_rows = fstat(fd, &st) == 0 && st.st_size > 0;
   if (append && has_rows) {
+    /* the rows must be whole, and of this format: a cut-off last row or a CSV
+       under a .jsonl name would be appended to as if it were a log */
+    char last = 0, first = 0;
+    if (pread(fd, &last, 1, st.st_size - 1) != 1 || pread(fd, &first, 1, 0) != 1 || last != '\n' ||
+        (lg->jsonl && first != '{') || (!lg->jsonl && first == '{')) {
+      *exit_code = DS_EXIT_USAGE;
+      snprintf(err, errlen, "--log %s: %s; give the resumed run a new --log", path,
+               last != '\n' ? "its last row is cut off" : "it is not a log of this format");
+      close(fd);
+      return -1;
+    }
     lg->header = lg->jsonl ? NULL : first_line(fd);
     lg->rows = 1; /* the header is there */
     if (lseek(fd, 0, SEEK_END) < 0) has_rows = -1;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "descent/common.h"
 #include "descent/philox.h"
@@ -176,6 +177,21 @@ static void input_scaling(ds_trainer *t, const ds_dataset *train) {
   t->shift = (float)(-mean / std);
 }
 
+/* CRC-32 (zlib) of the images, then the labels: a resume on other data of
+ * the same size is told apart from one on the same data. */
+static uint32_t data_crc(const ds_dataset *d) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const Bytef *parts[2] = {d->images, d->labels};
+  size_t sizes[2] = {(size_t)d->n * (size_t)d->d, (size_t)d->n};
+  for (int k = 0; k < 2; k++)
+    for (size_t off = 0; off < sizes[k];) {
+      uInt n = sizes[k] - off > (1u << 30) ? (1u << 30) : (uInt)(sizes[k] - off);
+      crc = crc32(crc, parts[k] + off, n);
+      off += n;
+    }
+  return (uint32_t)crc;
+}
+
 void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config *cfg,
                      const ds_dataset *all_train, const ds_dataset *test) {
   memset(t, 0, sizeof *t);
@@ -271,6 +287,7 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
     be->upload(t->val_labels, val->labels, (size_t)val->n);
   }
   input_scaling(t, train); /* the training part only: validation stays unseen */
+  t->data_crc = data_crc(train);
   if (train != all_train) {
     for (int i = 0; i < 2; i++) ds_dataset_free(&split[i]);
   }

@@ -41,6 +41,7 @@ typedef struct {
   int has_scaling;         /* version >= 2: scale and shift below are the run's */
   float scale, shift;      /* input scaling: x = byte * scale + shift */
   int cpu_threads;         /* version >= 2: the CPU GEMM's threads when it trained on the CPU, else 0 */
+  uint32_t data_crc;       /* version >= 2: CRC-32 of the training part's images, then labels */
   size_t n_params, n_stats;
   float *params, *stats;   /* host copies; stats NULL when n_stats == 0 */
   float *m, *v, *vmax, *gavg; /* optimizer state, NULL where the optimizer has none */

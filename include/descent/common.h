@@ -81,6 +81,10 @@ int ds_path_has_suffix(const char *path, const char *suffix);
  * cannot be written (no such folder, no permission). */
 int ds_output_check(const char *flag, const char *path, char *err, size_t errlen);
 
+/* Whether two output names are one file (the same inode when both exist, or
+ * the same folder and name, links followed). */
+int ds_same_output(const char *a, const char *b);
+
 /* The file a write to `path` replaces: path itself, or the file at the end of
  * its chain of symbolic links (a write through a link keeps the link).
  * 0, or -1 with errno set. */

@@ -79,6 +79,7 @@ typedef struct {
   /* data on the backend */
   uint8_t *train_images, *train_labels, *test_images, *test_labels;
   int n_train, n_test, d;
+  uint32_t data_crc;       /* CRC-32 of the training part's images, then its labels (resume checks it) */
   float scale, shift;      /* gather: x = byte * scale + shift */
   /* The step block: one backend buffer written by the host before each update
    * (d_step, from its host twin h_step), laid out as
