@@ -13,6 +13,7 @@
  * malformed as one with trailing junk, so both are refused. */
 int ds_parse_double(const char *s, double *out) {
   if (!s || !*s || isspace((unsigned char)*s)) return -1;
+  if (strchr(s, 'x') || strchr(s, 'X')) return -1; /* strtod's hexadecimal floats: not what a flag means */
   char *end = NULL;
   errno = 0;
   double v = strtod(s, &end);
