@@ -65,6 +65,24 @@ for v in sgd:0.1 momentum:0.1 nesterov:0.1 adagrad:0.01 rmsprop:0.01 adam:0.001 
 done
 "$DESCENT" train --help >"$W/help"
 grep -q -- '--lr X .*0.01 rmsprop' "$W/help" || fail "train --help does not give rmsprop's lr 0.01"
+# the README's optimizer table says the same as --help (the code's one table)
+README=${DS_SOURCE_DIR:-$(dirname "$0")/..}/README.md
+python3 - "$README" "$W/help" <<'EOF' || fail "README's optimizer table and --help disagree on a default"
+import re, sys
+readme, helptext = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+def defaults(flag):
+    line = next(l for l in helptext.splitlines() if l.strip().startswith(flag + " "))
+    return {name: float(v) for v, name in re.findall(r"([0-9.e+-]+) (sgd|adagrad|rmsprop|adam|adamw)\b", line)}
+lr, eps = defaults("--lr"), defaults("--eps")
+rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(sgd|adagrad|rmsprop|adam)` \| (.*)$", readme, re.M)}
+bad = []
+for name, row in rows.items():
+    m = re.search(r"`--lr` \(([0-9.e+-]+)\)", row)
+    if not m or float(m.group(1)) != lr[name]: bad.append(f"{name} lr: README {m and m.group(1)}, --help {lr[name]}")
+    m = re.search(r"`--eps` \(([0-9.e+-]+)\)", row)
+    if m and float(m.group(1)) != eps[name]: bad.append(f"{name} eps: README {m.group(1)}, --help {eps[name]}")
+assert len(rows) == 4 and not bad, (sorted(rows), bad)
+EOF
 expect 2 "--amsgrad: applies to adam and adamw, not to --optimizer sgd" "${T[@]}" --amsgrad --steps 1
 expect 2 "--centered: applies to rmsprop" "${T[@]}" --optimizer adam --centered --steps 1
 expect 2 "--beta1: applies to adam and adamw" "${T[@]}" --beta1 0.8 --steps 1
