@@ -49,10 +49,4 @@ int ds_cli_parse_hidden(const char *value, void *spec, char *err, size_t errlen)
  * without --step-size, exponential or inverse without --decay). */
 void ds_cli_optim_check_flags(const char *cmd, const ds_flag *flags, const ds_optim_config *const *cfgs, int n);
 
-/* JSON: a number, or null when it is NaN or infinite (the value does not
- * exist); a string with quotes, backslashes and control characters escaped
- * (truncated to fit len). Both write into buf and return it. */
-const char *ds_json_number(char *buf, size_t len, double v);
-const char *ds_json_string(char *buf, size_t len, const char *s);
-
 #endif

@@ -121,18 +121,6 @@ static void csv_number(FILE *f, double v) {
   fputs(ds_format_shortest(b, sizeof b, v), f); /* nan / inf / -inf: what strtod, Python and pandas read */
 }
 
-/* Text as a JSON string (the warnings are ASCII apart from what a path may hold). */
-static void json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-    else if (c < 0x20) fprintf(f, "\\u%04x", c);
-    else fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 void ds_log_row(ds_log *lg, const ds_log_field *fields, int n, const char *const *warnings, int n_warnings) {
   FILE *f = lg->f;
   if (!f) return;
@@ -146,7 +134,8 @@ void ds_log_row(ds_log *lg, const ds_log_field *fields, int n, const char *const
     fputs(",\"warnings\":[", f);
     for (int i = 0; i < n_warnings; i++) {
       if (i) fputc(',', f);
-      json_string(f, warnings[i]);
+      char b[1024];
+      fputs(ds_json_string(b, sizeof b, warnings[i]), f);
     }
     fputs("]}\n", f);
   } else {

@@ -66,6 +66,12 @@ const char *ds_format_number(char *buf, size_t len, double v);
  * "nan", "inf", "-inf". For CSV and messages. */
 const char *ds_format_shortest(char *buf, size_t len, double v);
 
+/* JSON: a number, or null when it is NaN or infinite (the value does not
+ * exist); a string with quotes, backslashes and control characters escaped
+ * (truncated to fit len). Both write into buf and return it. */
+const char *ds_json_number(char *buf, size_t len, double v);
+const char *ds_json_string(char *buf, size_t len, const char *s);
+
 /* Does `path` end in `suffix` (given in lower case), ignoring ASCII case? */
 int ds_path_has_suffix(const char *path, const char *suffix);
 
