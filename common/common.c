@@ -6,14 +6,21 @@
 #include <stdlib.h>
 #include <time.h>
 
+static void (*fatal_hook)(int code, const char *message);
+
+void ds_set_fatal_hook(void (*hook)(int code, const char *message)) { fatal_hook = hook; }
+
 void ds_fatal(int code, const char *fmt, ...) {
+  char msg[8192];
   va_list ap;
   va_start(ap, fmt);
-  fflush(stdout);
-  fputs("descent: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  fflush(stdout);
+  fprintf(stderr, "descent: %s\n", msg);
+  void (*hook)(int, const char *) = fatal_hook;
+  fatal_hook = NULL; /* once: a failure inside the hook exits plainly */
+  if (hook) hook(code, msg);
   exit(code);
 }
 
@@ -43,6 +50,12 @@ void *ds_xcalloc(size_t count, size_t size, const char *what) {
   void *p = calloc(count ? count : 1, size ? size : 1);
   if (!p) ds_fatal(DS_EXIT_RUNTIME, "out of host memory allocating %zu x %zu bytes for %s", count, size, what);
   return p;
+}
+
+void *ds_xrealloc(void *p, size_t bytes, const char *what) {
+  void *q = realloc(p, bytes ? bytes : 1);
+  if (!q) ds_fatal(DS_EXIT_RUNTIME, "out of host memory allocating %zu bytes for %s", bytes, what);
+  return q;
 }
 
 size_t ds_mul_size(size_t n, size_t m) {

@@ -73,6 +73,15 @@ const char *ds_json_number(char *buf, size_t len, double v) {
   return buf;
 }
 
+const char *ds_json_float(char *buf, size_t len, float v) {
+  if (!isfinite(v)) return ds_json_number(buf, len, (double)v);
+  for (int digits = 1; digits <= 9; digits++) { /* the shortest that reads back as v */
+    snprintf(buf, len, "%.*g", digits, (double)v);
+    if ((float)strtod(buf, NULL) == v) break;
+  }
+  return buf;
+}
+
 const char *ds_json_string(char *buf, size_t len, const char *s) {
   size_t k = 0;
   if (len < 3) return "\"\"";

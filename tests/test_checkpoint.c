@@ -157,7 +157,7 @@ int main(void) {
   size_t n = read_file(path, &bytes);
   size_t hlen = (size_t)le(bytes + 12, 4);
   size_t np = t.model.n_params, ns = t.model.n_stats;
-  CHECK(memcmp(bytes, "DSCKPT01", 8) == 0 && le(bytes + 8, 4) == 2, "magic and version 2");
+  CHECK(memcmp(bytes, "DSCKPT01", 8) == 0 && le(bytes + 8, 4) == DS_CKPT_VERSION, "magic and version %u", DS_CKPT_VERSION);
   CHECK(n == 16 + hlen + 4 + 16 * 5 + 4 * (4 * np + ns), "file size %zu = header + 5 tensors", n);
   const unsigned char *tp = bytes + 16 + hlen + 4;
   CHECK(le(tp, 4) == 0 && le(tp + 4, 8) == np, "first tensor: params, %zu values", np);
@@ -184,7 +184,7 @@ int main(void) {
   copy[0] = 'X';
   expect_bad("wrong magic", copy, n);
   memcpy(copy, bytes, n);
-  copy[8] = 3;
+  copy[8] = (unsigned char)(DS_CKPT_VERSION + 1);
   expect_bad("a version from the future", copy, n);
   memcpy(copy, bytes, n);
   copy[8] = 0;

@@ -39,7 +39,7 @@ open(t + '/im', 'wb').write(struct.pack('>IIII', 0x803, n, 28, 28) + bytes(px))
 open(t + '/lb', 'wb').write(struct.pack('>II', 0x801, n) + bytes(labels))
 EOF
 
-strip_timing() { sed -e 's/"seconds":[^,}]*//' -e 's/"samples_per_second":[^,}]*//' -e 's/ *[0-9.]* samples\/s//' "$@"; }
+strip_timing() { sed -e 's/"[a-z_]*second[a-z_]*":[^,}]*//g' -e 's/"time_to_target":[^,}]*//' -e 's/ *[0-9.]* samples\/s//' "$@"; }
 
 # run NAME ARGS...: descent train ARGS --save $tmp/NAME.ckpt --json; leaves
 # $tmp/NAME.json and $tmp/NAME.log (timings stripped)

@@ -19,7 +19,7 @@ DATAFLAGS=(--train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2
 COMMON=(train --backend cpu "${DATAFLAGS[@]}" --hidden 16,8 --batchnorm --dropout 0.1
         --optimizer adam --batch-size 128 --seed 5 --quiet --json)
 field() { printf '%s\n' "$2" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
-strip_timing() { printf '%s\n' "$1" | sed -e 's/"seconds":[^,}]*//' -e 's/"samples_per_second":[^,}]*//'; }
+strip_timing() { printf '%s\n' "$1" | sed -e 's/"curve":\[[^]]*\]//' -e 's/"[a-z_]*second[a-z_]*":[^,}]*//g' -e 's/"time_to_target":[^,}]*//'; }
 
 # ---- 1. straight vs resumed
 A=$("$DESCENT" "${COMMON[@]}" --epochs 2 --save "$W/a2.ckpt" | tail -n 1) || fail "straight run failed"

@@ -28,11 +28,13 @@ int ds_cli_data_flags(ds_flag *out, ds_data_source *src);
 
 /* The input and model flags (--standardize, --hidden, --activation, ...,
  * --init) of train and verify, writing into cfg. Returns the count written. */
-#define DS_MODEL_FLAG_COUNT 11
+#define DS_MODEL_FLAG_COUNT 12
 int ds_cli_model_flags(ds_flag *out, ds_train_config *cfg);
 
 /* --batch-size N|full (into an int; full = 0) */
 int ds_cli_parse_batch(const char *value, void *ptr, char *err, size_t errlen);
+/* its value as given ("64", "full"), for ds_flags_json */
+void ds_cli_format_batch(const void *ptr, char *buf, size_t len);
 extern const char *const ds_cli_samplings[];
 /* --on-nonfinite values, in ds_nonfinite_mode order. */
 extern const char *const ds_cli_nonfinite_modes[];

@@ -88,6 +88,10 @@ static int set_value(ds_flag *f, const char *val, char *msg, size_t msglen) {
                                                           : "too small for a float (32-bit): it would be 0");
       break;
     }
+    case DS_FLAG_DOUBLE:
+      ok = ds_parse_double(val, &d) == 0 && isfinite(d) && in_range(d, parse_range(f->range));
+      if (ok) *(double *)f->ptr = d;
+      break;
     case DS_FLAG_INT:
       ok = ds_parse_long(val, &l) == 0 && l >= INT32_MIN && l <= INT32_MAX &&
            in_range((double)l, parse_range(f->range));
@@ -128,7 +132,7 @@ static int set_value(ds_flag *f, const char *val, char *msg, size_t msglen) {
     else if (f->type == DS_FLAG_U64) snprintf(what, sizeof what, "expected a non-negative integer");
     else {
       char r[96];
-      describe_range(f->type == DS_FLAG_FLOAT ? "a finite number" : "an integer", f->range, r, sizeof r);
+      describe_range(f->type == DS_FLAG_FLOAT || f->type == DS_FLAG_DOUBLE ? "a finite number" : "an integer", f->range, r, sizeof r);
       snprintf(what, sizeof what, "expected %s", r);
     }
     char q[1024];
@@ -269,12 +273,49 @@ static void current_value(const ds_flag *f, char *buf, size_t len) {
     case DS_FLAG_LONG: snprintf(buf, len, "%ld", *(long *)f->ptr); break;
     case DS_FLAG_U64: snprintf(buf, len, "%" PRIu64, *(uint64_t *)f->ptr); break;
     case DS_FLAG_FLOAT: snprintf(buf, len, "%g", (double)*(float *)f->ptr); break;
+    case DS_FLAG_DOUBLE: snprintf(buf, len, "%g", *(double *)f->ptr); break;
     case DS_FLAG_STRING:
       if (*(const char **)f->ptr) snprintf(buf, len, "%s", *(const char **)f->ptr);
       break;
     case DS_FLAG_CHOICE: snprintf(buf, len, "%s", f->choices[*(int *)f->ptr]); break;
     default: break;
   }
+}
+
+int ds_flags_json(FILE *f, const ds_flag *flags, const char *const *skip) {
+  int bad = fputc('{', f) == EOF;
+  int first = 1;
+  for (const ds_flag *fl = flags; fl->name; fl++) {
+    int skipped = 0;
+    for (int i = 0; skip && skip[i]; i++) skipped |= strcmp(skip[i], fl->name) == 0;
+    if (skipped || (fl->type == DS_FLAG_CUSTOM && !fl->format)) continue;
+    char key[128], val[512], js[1100];
+    snprintf(key, sizeof key, "%s", fl->name + 2);
+    for (char *c = key; *c; c++)
+      if (*c == '-') *c = '_';
+    switch (fl->type) {
+      case DS_FLAG_BOOL: snprintf(js, sizeof js, "%s", *(int *)fl->ptr ? "true" : "false"); break;
+      case DS_FLAG_INT: snprintf(js, sizeof js, "%d", *(int *)fl->ptr); break;
+      case DS_FLAG_LONG: snprintf(js, sizeof js, "%ld", *(long *)fl->ptr); break;
+      case DS_FLAG_U64: snprintf(js, sizeof js, "%" PRIu64, *(uint64_t *)fl->ptr); break;
+      case DS_FLAG_FLOAT: ds_json_float(js, sizeof js, *(float *)fl->ptr); break;
+      case DS_FLAG_DOUBLE: ds_json_number(js, sizeof js, *(double *)fl->ptr); break;
+      case DS_FLAG_STRING:
+        if (*(const char **)fl->ptr) ds_json_string(js, sizeof js, *(const char **)fl->ptr);
+        else snprintf(js, sizeof js, "null");
+        break;
+      case DS_FLAG_CHOICE: ds_json_string(js, sizeof js, fl->choices[*(int *)fl->ptr]); break;
+      default:
+        fl->format(fl->ptr, val, sizeof val);
+        if (val[0]) ds_json_string(js, sizeof js, val);
+        else snprintf(js, sizeof js, "null");
+        break;
+    }
+    bad |= fprintf(f, "%s\"%s\":%s", first ? "" : ",", key, js) < 0;
+    first = 0;
+  }
+  bad |= fputc('}', f) == EOF;
+  return bad ? -1 : 0;
 }
 
 void ds_flags_help(FILE *out, const char *cmd, const char *usage, const char *summary,

@@ -14,6 +14,7 @@ typedef enum {
   DS_FLAG_LONG,    /* long* */
   DS_FLAG_U64,     /* uint64_t* */
   DS_FLAG_FLOAT,   /* float* */
+  DS_FLAG_DOUBLE,  /* double* */
   DS_FLAG_STRING,  /* const char** */
   DS_FLAG_CHOICE,  /* int*: index into choices */
   DS_FLAG_CUSTOM   /* parse(value, ptr, err) */
@@ -30,6 +31,9 @@ typedef struct ds_flag {
   int (*parse)(const char *value, void *ptr, char *err, size_t errlen);
   const char *default_text;    /* shown instead of the current value (CUSTOM, or computed defaults) */
   const char *group;           /* starts a new section in --help */
+  /* CUSTOM: the current value as the flag would be given ("256,128"), for
+   * ds_flags_json; NULL = left out of it */
+  void (*format)(const void *ptr, char *buf, size_t len);
   int given;                   /* set by the parser */
 } ds_flag;
 
@@ -48,6 +52,12 @@ int ds_flags_parse_status(ds_flag *flags, int argc, char **argv, const char **po
                           int *n_positional, char *err, size_t errlen);
 void ds_flags_help(FILE *f, const char *cmd, const char *usage, const char *summary,
                    const ds_flag *flags);
+/* Write the flags' current (effective) values as one JSON object, keys the
+ * flag names without "--" and with '-' as '_': numbers as numbers, switches
+ * as true/false, choices and strings as strings (null when unset). Flags
+ * named in skip (NULL-terminated) and CUSTOM flags without format are left
+ * out. Returns what fprintf returns, negative on error. */
+int ds_flags_json(FILE *f, const ds_flag *flags, const char *const *skip);
 /* Find a flag by name (to ask whether it was given). */
 const ds_flag *ds_flags_find(const ds_flag *flags, const char *name);
 int ds_flag_given(const ds_flag *flags, const char *name);

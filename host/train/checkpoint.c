@@ -93,7 +93,9 @@ static uint32_t n_tensors_of(const ds_checkpoint *ck) {
 }
 
 /* Version 1 ends at micro_step; version 2 adds what makes a resume exact
- * anywhere inside an epoch and an evaluation the same model as training. */
+ * anywhere inside an epoch and an evaluation the same model as training;
+ * version 3 the separate init / data / dropout seeds, --normalize and the
+ * truncated-normal init's std. */
 static void header_fields(codec *c, ds_checkpoint *ck, uint32_t version, uint32_t *n_tensors) {
   ds_mlp_spec *s = &ck->cfg.model;
   ds_optim_config *o = &ck->cfg.optim;
@@ -168,6 +170,18 @@ static void header_fields(codec *c, ds_checkpoint *ck, uint32_t version, uint32_
     IO_INT(c, ck->cpu_threads);
     io_u32(c, &ck->data_crc);
     ck->has_scaling = 1;
+  }
+  if (version >= 3) {
+    io_u64(c, &t->init_seed);
+    io_u64(c, &t->data_seed);
+    io_u64(c, &t->dropout_seed);
+    io_f32(c, &t->norm_mean);
+    io_f32(c, &t->norm_std);
+    io_f32(c, &s->init_std);
+  } else { /* one seed for everything, no constant normalisation, no truncated normal */
+    t->init_seed = t->data_seed = t->dropout_seed = t->seed;
+    t->norm_mean = t->norm_std = 0.0f;
+    s->init_std = 0.0f;
   }
   uint64_t np = ck->n_params, ns = ck->n_stats;
   io_u64(c, &np);
@@ -293,7 +307,7 @@ static int check_header(const ds_checkpoint *ck, uint32_t nt, char *why, size_t 
   for (int i = 0; i < s->n_hidden; i++)
     if (s->hidden[i] < 1 || s->hidden[i] > DS_CKPT_MAX_WIDTH) return snprintf(why, len, "hidden width %d out of range", s->hidden[i]), -1;
   if ((unsigned)s->activation > DS_ACT_SIGMOID || (unsigned)s->dropout_form > DS_DROPOUT_SCALE_AT_TEST ||
-      (unsigned)s->init > DS_INIT_PYTORCH || (unsigned)o->kind > DS_OPT_ADAMW ||
+      (unsigned)s->init > DS_INIT_TRUNC_NORMAL || (unsigned)o->kind > DS_OPT_ADAMW ||
       (unsigned)o->momentum_form > DS_MOMENTUM_KERAS || (unsigned)o->nesterov_form > DS_NESTEROV_LOOKAHEAD ||
       (unsigned)o->schedule > DS_SCHED_COSINE || (unsigned)ck->cfg.sampling > DS_SAMPLE_SEQUENTIAL)
     return snprintf(why, len, "an enumerated setting is out of range"), -1;
@@ -305,6 +319,9 @@ static int check_header(const ds_checkpoint *ck, uint32_t nt, char *why, size_t 
   if (ck->n_train < 0 || ck->n_val < 0 || ck->cpu_threads < 0 || !isfinite(ck->cfg.val_fraction) || ck->cfg.val_fraction < 0.0f ||
       ck->cfg.val_fraction >= 1.0f || (unsigned)ck->cfg.on_nonfinite > DS_NONFINITE_SKIP)
     return snprintf(why, len, "a data or run setting is out of range"), -1;
+  if (!isfinite(s->init_std) || s->init_std < 0.0f || (s->init == DS_INIT_TRUNC_NORMAL) != (s->init_std > 0.0f) ||
+      !isfinite(ck->cfg.norm_mean) || !isfinite(ck->cfg.norm_std) || ck->cfg.norm_std < 0.0f)
+    return snprintf(why, len, "an init or input-normalisation setting is out of range"), -1;
   if (ck->has_scaling && (!isfinite(ck->scale) || !(ck->scale > 0.0f) || !isfinite(ck->shift)))
     return snprintf(why, len, "a non-finite or non-positive input scaling"), -1;
   /* the settings `descent eval` rebuilds the model from: what the flags could
@@ -564,6 +581,11 @@ static void widths(char *buf, size_t len, const ds_mlp_spec *s) {
     k += snprintf(buf + k, len - (size_t)k, "%s%d", i ? "," : "", s->hidden[i]);
 }
 
+/* The flag that set the data seed: --seed unless --data-seed was given apart from it. */
+static const char *data_seed_flag(const ds_train_config *a, const ds_train_config *b) {
+  return a->data_seed == a->seed && b->data_seed == b->seed ? "--seed" : "--data-seed";
+}
+
 int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, char *err, size_t errlen,
                                char *changed, size_t changed_len) {
   static const char *const dropout_forms[] = {"inverted", "scale-at-test"};
@@ -614,19 +636,26 @@ int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, cha
   /* the inputs and the validation split */
   if (ca->standardize != cb->standardize)
     BAD("--standardize: %s in the checkpoint, %s now", on_off(ca->standardize), on_off(cb->standardize));
+  if (ca->norm_mean != cb->norm_mean || ca->norm_std != cb->norm_std) {
+    if (ca->norm_std > 0.0f && cb->norm_std > 0.0f)
+      BAD("--normalize: %g,%g in the checkpoint, %g,%g now", (double)ca->norm_mean, (double)ca->norm_std,
+          (double)cb->norm_mean, (double)cb->norm_std);
+    else
+      BAD("--normalize: %s in the checkpoint, %s now", on_off(ca->norm_std > 0.0f), on_off(cb->norm_std > 0.0f));
+  }
   if (ck->version >= 2) {
     if (ca->val_fraction != cb->val_fraction)
       BAD("--val-fraction: %g in the checkpoint, %g now", (double)ca->val_fraction, (double)cb->val_fraction);
-    else if (ca->val_fraction > 0.0f && ca->seed != cb->seed)
-      BAD("--seed: %llu in the checkpoint, %llu now (it picks the validation split)", (unsigned long long)ca->seed,
-          (unsigned long long)cb->seed);
+    else if (ca->val_fraction > 0.0f && ca->data_seed != cb->data_seed)
+      BAD("%s: %llu in the checkpoint, %llu now (it picks the validation split)", data_seed_flag(ca, cb),
+          (unsigned long long)ca->data_seed, (unsigned long long)cb->data_seed);
     if (ck->n_train != t->n_train || ck->n_val != t->n_val)
       BAD("the training data: %d training and %d validation rows in the checkpoint, %d and %d now", ck->n_train,
           ck->n_val, t->n_train, t->n_val);
     else if (ck->data_crc != t->data_crc)
       BAD("the training data: other images or labels (CRC-32 %08x in the checkpoint, %08x now)", ck->data_crc,
           t->data_crc);
-    else if (ca->standardize == cb->standardize && (ck->scale != t->scale || ck->shift != t->shift))
+    else if (ca->standardize == cb->standardize && ca->norm_std == cb->norm_std && (ck->scale != t->scale || ck->shift != t->shift))
       BAD("the input scaling: x = byte * %.9g + %.9g in the checkpoint, * %.9g + %.9g now (other training images)",
           (double)ck->scale, (double)ck->shift, (double)t->scale, (double)t->shift);
   }
@@ -641,9 +670,9 @@ int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, cha
     if (ca->sampling != cb->sampling)
       BAD("--sampling: %s in the checkpoint, %s now (%s)", samplings[ca->sampling], samplings[cb->sampling], where);
     if (ca->drop_last != cb->drop_last) BAD("--drop-last: %s in the checkpoint, %s now (%s)", on_off(ca->drop_last), on_off(cb->drop_last), where);
-    if (ca->seed != cb->seed && ca->val_fraction <= 0.0f)
-      BAD("--seed: %llu in the checkpoint, %llu now (%s: it orders the batches)", (unsigned long long)ca->seed,
-          (unsigned long long)cb->seed, where);
+    if (ca->data_seed != cb->data_seed && ca->val_fraction <= 0.0f)
+      BAD("%s: %llu in the checkpoint, %llu now (%s: it orders the batches)", data_seed_flag(ca, cb),
+          (unsigned long long)ca->data_seed, (unsigned long long)cb->data_seed, where);
   }
 #undef BAD
   if (bad.n > 0) return -1;
@@ -677,6 +706,15 @@ int ds_checkpoint_check_resume(const ds_checkpoint *ck, const ds_trainer *t, cha
     diff_add(&chg, "the learning-rate schedule");
   if (ca->seed != cb->seed) diff_add(&chg, "--seed %llu (%llu in the checkpoint)", (unsigned long long)cb->seed,
                                      (unsigned long long)ca->seed);
+  if (ca->init_seed != cb->init_seed)
+    diff_add(&chg, "--init-seed %llu (%llu in the checkpoint; the parameters come from the checkpoint)",
+             (unsigned long long)cb->init_seed, (unsigned long long)ca->init_seed);
+  if (ca->dropout_seed != cb->dropout_seed)
+    diff_add(&chg, "--dropout-seed %llu (%llu in the checkpoint)", (unsigned long long)cb->dropout_seed,
+             (unsigned long long)ca->dropout_seed);
+  if (ca->data_seed != cb->data_seed && ca->val_fraction <= 0.0f && ck->epoch_batches == 0)
+    diff_add(&chg, "--data-seed %llu (%llu in the checkpoint)", (unsigned long long)cb->data_seed,
+             (unsigned long long)ca->data_seed);
   int threads = strcmp(t->be->name, "cpu") == 0 ? ds_backend_cpu_threads() : 0;
   if (ck->version >= 2 && ck->cpu_threads > 0 && threads > 0 && ck->cpu_threads != threads)
     diff_add(&chg, "%d GEMM threads (%d in the checkpoint: the continuation is not bit-identical to a run on %d)",

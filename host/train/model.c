@@ -90,6 +90,16 @@ static double init_normal(uint64_t seed, uint32_t tensor, uint64_t i) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+/* Standard normal truncated to [-2, 2] by redrawing, as tf.truncated_normal:
+ * draw k of element i uses the normal pair of index i + k * n, so every
+ * element keeps its own counters. */
+static double trunc_normal(uint64_t seed, uint32_t tensor, uint64_t i, uint64_t n) {
+  for (uint64_t k = 0;; k++) {
+    double z = init_normal(seed, tensor, i + k * n);
+    if (fabs(z) <= 2.0) return z;
+  }
+}
+
 static ds_init resolve_init(const ds_mlp_spec *s) {
   if (s->init != DS_INIT_AUTO) return s->init;
   return (s->activation == DS_ACT_TANH || s->activation == DS_ACT_SIGMOID) ? DS_INIT_XAVIER_NORMAL
@@ -111,13 +121,15 @@ void ds_mlp_init_params(const ds_mlp *m, float *params, float *stats, uint64_t s
       case DS_INIT_HE_UNIFORM: bound = sqrt(3.0 * relu_gain2 / fan_in); break;
       case DS_INIT_XAVIER_NORMAL: std = sqrt(2.0 / (fan_in + fan_out)); break;
       case DS_INIT_XAVIER_UNIFORM: bound = sqrt(6.0 / (fan_in + fan_out)); break;
+      case DS_INIT_TRUNC_NORMAL: std = m->spec.init_std; break;
       default: bound = 1.0 / sqrt(fan_in); break; /* PyTorch Linear default */
     }
     uint32_t wt = (uint32_t)(2 * l), bt = (uint32_t)(2 * l + 1);
     float *W = params + L->weight.offset;
     for (size_t i = 0; i < L->weight.size; i++)
-      W[i] = (float)(std > 0.0 ? std * init_normal(seed, wt, i)
-                               : bound * (2.0 * init_uniform(seed, wt, i) - 1.0));
+      W[i] = (float)(init == DS_INIT_TRUNC_NORMAL ? std * trunc_normal(seed, wt, i, L->weight.size)
+                     : std > 0.0                  ? std * init_normal(seed, wt, i)
+                                                  : bound * (2.0 * init_uniform(seed, wt, i) - 1.0));
     float *b = params + L->bias.offset;
     double bbound = 1.0 / sqrt(fan_in);
     for (size_t i = 0; i < L->bias.size; i++)

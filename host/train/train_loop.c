@@ -9,6 +9,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "descent/checkpoint.h"
@@ -91,6 +92,11 @@ typedef struct {
   double iv_start;               /* wall clock when the interval's training began */
   double train_seconds;          /* training time so far, evaluation excluded */
   long eval_step;                /* update at which res's test numbers were taken (-1: none) */
+  double eval_seconds;           /* spent in evaluations */
+  double last_update_seconds;    /* the last update's duration (--max-seconds looks ahead by one) */
+  const char *stopped;           /* why the loop ended early (NULL: it ran out of epochs or steps) */
+  ds_eval_point *curve;          /* every log point */
+  long n_curve, cap_curve;
   /* early stopping */
   snapshot best;
   double best_val;
@@ -111,10 +117,39 @@ static void fold_acc(run *r, const double acc[2], long epoch_samples) {
 
 static void evaluate(run *r) {
   ds_trainer *t = r->t;
+  double e0 = ds_now_seconds();
   ds_trainer_evaluate(t, t->test_images, t->test_labels, t->n_test, &r->res->test_loss, &r->res->test_accuracy);
   if (t->n_val > 0)
     ds_trainer_evaluate(t, t->val_images, t->val_labels, t->n_val, &r->res->val_loss, &r->res->val_accuracy);
   r->eval_step = t->step;
+  r->eval_seconds += ds_now_seconds() - e0;
+}
+
+/* The training clock: the updates so far, without evaluations and log points. */
+static double train_clock(const run *r) {
+  return r->train_seconds + (ds_now_seconds() - r->iv_start);
+}
+
+static void curve_add(run *r, const ds_eval_point *p) {
+  if (r->n_curve == r->cap_curve) {
+    r->cap_curve = r->cap_curve ? 2 * r->cap_curve : 64;
+    r->curve = ds_xrealloc(r->curve, (size_t)r->cap_curve * sizeof *r->curve, "the learning curve");
+  }
+  r->curve[r->n_curve++] = *p;
+}
+
+/* --target-accuracy: the first log point whose accuracy (validation when
+ * there is a split, else test) reaches the target ends the run. */
+static void check_target(run *r) {
+  const ds_train_config *c = r->c;
+  ds_train_result *res = r->res;
+  if (!(c->target_accuracy > 0.0) || res->steps_to_target >= 0) return;
+  double acc = r->t->n_val > 0 ? res->val_accuracy : res->test_accuracy;
+  if (!(acc >= c->target_accuracy)) return;
+  res->steps_to_target = r->t->step;
+  res->time_to_target = r->train_seconds;
+  r->stop = 1;
+  r->stopped = "target";
 }
 
 /* The learning rate of the last update (its step block), or of the first one. */
@@ -171,6 +206,15 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
   double sps = seconds > 0 ? (double)r->iv_samples / seconds : 0.0;
   res->train_loss = train_loss, res->train_accuracy = train_acc;
   evaluate(r);
+  ds_eval_point pt = {t->step, epoch_progress, last_lr(r), r->train_seconds, train_loss, train_acc,
+                      t->n_val > 0 ? res->val_loss : NAN, t->n_val > 0 ? res->val_accuracy : NAN,
+                      res->test_loss, res->test_accuracy};
+  curve_add(r, &pt);
+  /* what a failure after this point still reports (ds_set_fatal_hook) */
+  res->curve = r->curve, res->n_curve = r->n_curve;
+  res->train_seconds = r->train_seconds, res->eval_seconds = r->eval_seconds;
+  res->steps = t->step, res->epochs = epoch_progress, res->eval_step = t->step, res->eval_epochs = epoch_progress;
+  check_target(r);
 
   /* early stopping on the validation loss */
   char note[256] = "", vb[32];
@@ -179,8 +223,9 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
       r->best_val = res->val_loss;
       r->bad_evals = 0;
       snapshot_take(&r->best, t);
-    } else if (++r->bad_evals >= c->early_stop) {
+    } else if (++r->bad_evals >= c->early_stop && !r->stop) {
       r->stop = 1;
+      r->stopped = "early_stop";
       if (r->best.valid)
         snprintf(note, sizeof note, "descent: note: early stop after update %ld: val_loss has not improved for %d "
                  "evaluations; keeping update %ld (val_loss %s)", t->step, c->early_stop, r->best.step,
@@ -285,6 +330,8 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
   res->test_loss = res->test_accuracy = NAN;
   res->val_loss = res->val_accuracy = NAN;
   res->best_step = -1;
+  res->steps_to_target = -1;
+  res->time_to_target = NAN;
   if (t->epoch_batches >= r.bpe) t->epoch++, t->epoch_batches = 0; /* a checkpoint at an epoch's very end */
   if (c->log_path) {
     char err[512];
@@ -328,8 +375,15 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
       long next = t->step + 1;
       int epoch_end = left <= k;
       int last = c->steps > 0 ? next == c->steps : epoch_end && t->epoch + 1 == c->epochs;
-      t->capture = c->log_every > 0 ? (next % c->log_every == 0 || last) : epoch_end || last;
+      /* --max-seconds: the update that would take the clock past it is the last (a log point) */
+      int out_of_time = c->max_seconds > 0.0 && train_clock(&r) + r.last_update_seconds >= c->max_seconds;
+      long every_epochs = c->log_every_epochs > 0 ? c->log_every_epochs : 1;
+      t->capture = c->log_every > 0 ? (next % c->log_every == 0 || last)
+                                    : (epoch_end && (t->epoch + 1) % every_epochs == 0) || last;
+      if (out_of_time) t->capture = 1;
+      double u0 = ds_now_seconds();
       samples += ds_trainer_update(t, k);
+      r.last_update_seconds = ds_now_seconds() - u0;
       left -= k;
       done++;
       double progress = (double)t->epoch + (double)(r.bpe - left) / (double)r.bpe;
@@ -338,6 +392,7 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
       if (t->capture) log_point(&r, samples, progress);
       last_logged = t->capture;
       t->capture = 0;
+      if (out_of_time && !r.stop) r.stop = 1, r.stopped = "max_seconds";
       if (r.stop || interrupt_requested) break;
       if (left > 0 && ds_progress_due(&r.prog)) draw_bar(&r, done, samples, epoch_skipped0);
     }
@@ -364,6 +419,7 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
   sigaction(SIGINT, &old_sa, NULL);
   res->interrupted = interrupt_requested != 0;
   if (r.iv_samples > 0) r.train_seconds += ds_now_seconds() - r.iv_start; /* after the last log point */
+  res->stopped = res->interrupted ? "interrupted" : r.stopped ? r.stopped : c->steps > 0 ? "steps" : "epochs";
   res->steps = t->step;
   res->epochs = epochs_done(&r);
   res->skipped = t->skipped;
@@ -396,6 +452,16 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
   if (c->early_stop > 0) snapshot_free(&r.best, t);
   ds_log_close(&r.log);
   res->samples = samples_total;
+  res->train_seconds = r.train_seconds;
+  res->eval_seconds = r.eval_seconds;
+  res->curve = r.curve;
+  res->n_curve = r.n_curve;
   res->seconds = ds_now_seconds() - t0;
   res->samples_per_second = r.train_seconds > 0 ? (double)samples_total / r.train_seconds : 0.0;
+}
+
+void ds_train_result_free(ds_train_result *r) {
+  free(r->curve);
+  r->curve = NULL;
+  r->n_curve = 0;
 }

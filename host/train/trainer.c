@@ -27,6 +27,7 @@ void ds_train_config_defaults(ds_train_config *c) {
   c->sampling = DS_SAMPLE_SHUFFLE;
   c->accum = 1;
   c->seed = 1;
+  c->init_seed = c->data_seed = c->dropout_seed = DS_SEED_FROM_SEED;
   c->eval_batch = 1000;
 }
 
@@ -163,6 +164,11 @@ static void split_validation(const ds_dataset *all, float fraction, uint64_t see
 static void input_scaling(ds_trainer *t, const ds_dataset *train) {
   t->scale = 1.0f / 255.0f;
   t->shift = 0.0f;
+  if (t->cfg.norm_std > 0.0f) { /* given constants (--normalize) */
+    t->scale = (float)(1.0 / (255.0 * t->cfg.norm_std));
+    t->shift = (float)(-(double)t->cfg.norm_mean / t->cfg.norm_std);
+    return;
+  }
   if (!t->cfg.standardize) return;
   double sum = 0.0, ss = 0.0;
   size_t n = (size_t)train->n * (size_t)train->d;
@@ -198,11 +204,15 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
   ds_dataset split[2];
   const ds_dataset *train = all_train;
   if (cfg->val_fraction > 0.0f) {
-    split_validation(all_train, cfg->val_fraction, cfg->seed, &split[0], &split[1]);
+    split_validation(all_train, cfg->val_fraction, cfg->data_seed == DS_SEED_FROM_SEED ? cfg->seed : cfg->data_seed,
+                     &split[0], &split[1]);
     train = &split[0];
   }
   t->be = be;
   t->cfg = *cfg;
+  if (t->cfg.init_seed == DS_SEED_FROM_SEED) t->cfg.init_seed = cfg->seed;
+  if (t->cfg.data_seed == DS_SEED_FROM_SEED) t->cfg.data_seed = cfg->seed;
+  if (t->cfg.dropout_seed == DS_SEED_FROM_SEED) t->cfg.dropout_seed = cfg->seed;
   char err[256];
   if (ds_mlp_layout(&t->model, &cfg->model, train->d, train->n_classes, err, sizeof err) != 0)
     ds_fatal(DS_EXIT_USAGE, "%s", err);
@@ -232,7 +242,7 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
     ds_fatal(DS_EXIT_RUNTIME, "the run needs about %.1f GiB of %s memory (parameters, gradients, optimizer state, "
              "activations, data) and %.1f GiB is available; use a smaller --hidden or --batch-size",
              need / 1073741824.0, strcmp(be->name, "cpu") == 0 ? "host" : "GPU", (double)avail / 1073741824.0);
-  ds_sampler_init(&t->sampler, train->n, B, cfg->sampling, drop_last, cfg->seed);
+  ds_sampler_init(&t->sampler, train->n, B, cfg->sampling, drop_last, t->cfg.data_seed);
   alloc_step_block(t, cfg->accum < 1 ? 1 : cfg->accum, B);
   t->use_graph = be->graph_begin != NULL && !cfg->no_graph;
   t->fault_at = fault_injection_update();
@@ -258,7 +268,7 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
 
   float *h_params = ds_xcalloc(np, sizeof(float), "parameters");
   float *h_stats = ds_xcalloc(ns ? ns : 1, sizeof(float), "statistics");
-  ds_mlp_init_params(&t->model, h_params, h_stats, cfg->seed);
+  ds_mlp_init_params(&t->model, h_params, h_stats, t->cfg.init_seed);
   be->upload(t->params, h_params, np * sizeof(float));
   be->upload(t->stats, h_stats, ns * sizeof(float));
   if (t->opt.v && oc->kind == DS_OPT_ADAGRAD && oc->initial_accumulator != 0.0f) {
@@ -342,7 +352,7 @@ static ds_hidden_spec hidden_spec(const ds_trainer *t, int l) {
   h.slope = s->leaky_slope;
   h.p = s->dropout;
   h.form = s->dropout_form;
-  h.seed = t->cfg.seed;
+  h.seed = t->cfg.dropout_seed;
   h.stream = DS_STREAM_DROPOUT + (uint32_t)(l + 1);
   return h;
 }
@@ -352,7 +362,7 @@ void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training,
   const ds_mlp_spec *s = &t->model.spec;
   if (t->x_drop)
     be->dropout_forward(t->x_drop, t->x, (size_t)B * t->d, s->input_dropout, s->dropout_form,
-                        training, t->cfg.seed, DS_STREAM_DROPOUT + 0, key);
+                        training, t->cfg.dropout_seed, DS_STREAM_DROPOUT + 0, key);
   for (int l = 0; l < t->model.n_layers; l++) {
     const ds_layer *L = &t->model.layers[l];
     ds_layer_ws *w = &t->ws[l];

@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define DS_CKPT_MAGIC "DSCKPT01"
-#define DS_CKPT_VERSION 2u
+#define DS_CKPT_VERSION 3u
 #define DS_CKPT_MAX_PARAMS (1ull << 31)   /* refuse absurd sizes before allocating */
 #define DS_CKPT_MAX_WIDTH (1 << 24)
 

@@ -29,6 +29,11 @@ enum {
 __attribute__((noreturn, format(printf, 2, 3)))
 #endif
 void ds_fatal(int code, const char *fmt, ...);
+/* A function ds_fatal calls once, after printing the message and before
+ * exiting (`descent train --json` prints its partial results there); NULL
+ * removes it. The hook must not return into the failed work: ds_fatal exits
+ * after it. */
+void ds_set_fatal_hook(void (*hook)(int code, const char *message));
 
 /* Print "descent: note: <message>" on stderr (not fatal), unless notes are
  * off (ds_set_quiet(1): --quiet, which leaves nothing but errors). */
@@ -41,6 +46,8 @@ void ds_set_quiet(int quiet);
 /* malloc/calloc that exit 1 with the size asked for when memory runs out. */
 void *ds_xmalloc(size_t bytes, const char *what);
 void *ds_xcalloc(size_t count, size_t size, const char *what);
+/* realloc that exits 1 naming `what` when memory runs out (p may be NULL). */
+void *ds_xrealloc(void *p, size_t bytes, const char *what);
 
 /* n*m with an overflow check; returns 0 on overflow (callers treat 0 as an error
  * because every product they take has non-zero factors). */
@@ -71,6 +78,9 @@ const char *ds_format_shortest(char *buf, size_t len, double v);
  * (truncated to fit len). Both write into buf and return it. */
 const char *ds_json_number(char *buf, size_t len, double v);
 const char *ds_json_string(char *buf, size_t len, const char *s);
+/* A float as the shortest decimal that reads back as the same float
+ * (0.01, not 0.00999999978); null when not finite. Returns buf. */
+const char *ds_json_float(char *buf, size_t len, float v);
 
 /* Does `path` end in `suffix` (given in lower case), ignoring ASCII case? */
 int ds_path_has_suffix(const char *path, const char *suffix);

@@ -27,7 +27,9 @@ typedef enum {
   DS_INIT_AUTO,            /* He for (leaky) ReLU, Xavier for tanh/sigmoid; normal */
   DS_INIT_HE_NORMAL, DS_INIT_HE_UNIFORM,
   DS_INIT_XAVIER_NORMAL, DS_INIT_XAVIER_UNIFORM,
-  DS_INIT_PYTORCH          /* torch.nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b */
+  DS_INIT_PYTORCH,         /* torch.nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b */
+  DS_INIT_TRUNC_NORMAL     /* W ~ N(0, init_std^2) truncated to +-2 std (redrawn), b = 0: TensorFlow's
+                              truncated_normal_initializer, DeepOBS's MLP (std 0.03) */
 } ds_init;
 
 typedef struct {
@@ -42,6 +44,7 @@ typedef struct {
   float input_dropout;
   ds_dropout_form dropout_form;
   ds_init init;
+  float init_std;          /* DS_INIT_TRUNC_NORMAL: the standard deviation before truncation */
 } ds_mlp_spec;
 
 typedef struct { size_t offset, size; } ds_view;

@@ -29,8 +29,15 @@ typedef struct {
   ds_sample_mode sampling;
   int drop_last;
   int accum;               /* micro-batches per update */
-  uint64_t seed;
+  uint64_t seed;           /* the default of the three below */
+  /* Separate seeds, so that run-to-run variance can be attributed;
+   * DS_SEED_FROM_SEED (the default) means `seed`. ds_trainer_init resolves
+   * them into ds_trainer.cfg. */
+  uint64_t init_seed;      /* parameter initialisation */
+  uint64_t data_seed;      /* the batch order and the validation split */
+  uint64_t dropout_seed;   /* the dropout masks */
   int standardize;         /* (x - mean) / std with the training set's statistics */
+  float norm_mean, norm_std; /* norm_std > 0: x = (byte/255 - norm_mean) / norm_std (torchvision Normalize) */
   int eval_batch;
   int quiet;
   const char *save_path;   /* checkpoint (host/train/checkpoint.c) at the end, NULL = none */
@@ -40,11 +47,17 @@ typedef struct {
   float val_fraction;      /* hold out this part of the training set (seeded shuffle) */
   int early_stop;          /* > 0: stop after this many evaluations without a lower val_loss */
   ds_nonfinite_mode on_nonfinite;
+  /* time to target (AlgoPerf's protocol): evaluation time is excluded from the training clock */
+  double target_accuracy;  /* > 0: stop at the first log point whose accuracy (val, else test) reaches it */
+  double max_seconds;      /* > 0: stop after the update during which the training clock reaches it */
+  long log_every_epochs;   /* > 0 (and log_every 0): a log point every N epochs instead of every epoch */
   /* execution on the backend (CUDA; the CPU ignores them) */
   int no_graph;            /* run every op eagerly instead of replaying a captured CUDA graph */
   int tf32;                /* TF32 tensor-core GEMMs */
   int deterministic;       /* ask for bit-identical runs: both backends always give them (set_deterministic NULL) */
 } ds_train_config;
+
+#define DS_SEED_FROM_SEED UINT64_MAX
 
 void ds_train_config_defaults(ds_train_config *c);
 
@@ -163,6 +176,17 @@ void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *la
  * before checkpoints only. */
 void ds_trainer_check_finite(ds_trainer *t, double loss_sum);
 
+/* One evaluation (log point) of a run: the learning curve of ds_train_result. */
+typedef struct {
+  long step;               /* updates applied */
+  double epoch;            /* epochs completed, with the fraction of the one in progress */
+  double lr;               /* the learning rate of the last update */
+  double train_seconds;    /* the training clock at this point (evaluation time excluded) */
+  double train_loss, train_accuracy;  /* means over the updates since the previous point */
+  double val_loss, val_accuracy;      /* NaN without a validation split */
+  double test_loss, test_accuracy;
+} ds_eval_point;
+
 typedef struct {
   double train_loss, train_accuracy, test_loss, test_accuracy;
   double epochs;           /* epochs completed, with the fraction of one in progress */
@@ -176,7 +200,17 @@ typedef struct {
   long eval_step;          /* the update whose state the test (and val) figures and --save belong to */
   double eval_epochs;      /* its epochs, as `epochs` */
   int interrupted;         /* SIGINT: the run stopped after finishing an update */
+  double train_seconds;    /* the training clock: updates only, evaluation and log points excluded */
+  double eval_seconds;     /* evaluations at log points (and the final one) */
+  double time_to_target;   /* cfg.target_accuracy: train_seconds at the first log point reaching it; NaN: missed */
+  long steps_to_target;    /* its update; -1: missed (or no target) */
+  const char *stopped;     /* why the run ended: "epochs", "steps", "target", "max_seconds",
+                              "early_stop" or "interrupted" (a static string) */
+  ds_eval_point *curve;    /* [n_curve] every log point in order (heap; ds_train_result_free) */
+  long n_curve;
 } ds_train_result;
+
+void ds_train_result_free(ds_train_result *r);
 
 /* The whole run: epochs (or steps); at each log point (cfg.log_every) the
  * evaluation, the statistics of host/train/monitor.c, a row of cfg.log_path, a
