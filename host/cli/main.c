@@ -14,12 +14,14 @@ static void print_help(void) {
          "  eval         evaluate a checkpoint on a test set (descent eval --help)\n"
          "  playground   optimizers on the course's toy functions: CSV and pictures\n"
          "  plot         draw a training log (descent train --log): losses, accuracies, gradient norms\n"
-         "  verify       the same steps on the CPU and the GPU, largest error per tensor\n\n"
+         "  verify       the same steps on the CPU and the GPU, largest error per tensor\n"
+         "  sweep        many training runs: grids, random search, seeds; one JSON line each (descent sweep --help)\n\n"
          "flags:\n"
          "  --help       this text\n"
          "  --version    version, CUDA support, the device found\n\n"
          "exit status: 0 success, 1 runtime failure (I/O, device, numerical),\n"
-         "             2 bad usage or input, 77 a GPU was asked for and none is present\n",
+         "             2 bad usage or input, 77 a GPU was asked for and none is present,\n"
+         "             130 interrupted (Ctrl-C)\n",
          DESCENT_VERSION);
 }
 
@@ -54,5 +56,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "playground") == 0) return ds_cmd_playground(argc - 2, argv + 2);
   if (strcmp(cmd, "plot") == 0) return ds_cmd_plot(argc - 2, argv + 2);
   if (strcmp(cmd, "verify") == 0) return ds_cmd_verify(argc - 2, argv + 2);
+  if (strcmp(cmd, "sweep") == 0) return ds_cmd_sweep(argc - 2, argv + 2);
   ds_fatal(DS_EXIT_USAGE, "unknown command '%s' (see 'descent --help')", cmd);
 }

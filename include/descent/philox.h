@@ -27,6 +27,7 @@
 #define DS_STREAM_DROPOUT 0x00000000u  /* + layer index (0 = input dropout) */
 #define DS_STREAM_INIT 0x00010000u     /* + parameter tensor index */
 #define DS_STREAM_SAMPLER 0x00020000u
+#define DS_STREAM_SEARCH 0x00040000u   /* descent sweep --search random: + nothing; step = point, element = axis */
 
 typedef struct { uint32_t v[4]; } ds_philox_ctr;
 typedef struct { uint32_t v[2]; } ds_philox_key;
