@@ -364,15 +364,14 @@ int ds_cmd_sweep(int argc, char **argv) {
   if (sl <= 0) ds_fatal(DS_EXIT_RUNTIME, "sweep: cannot find the descent binary (/proc/self/exe): %s", strerror(errno));
   self[sl] = '\0';
 
-  /* the result file first (a bad name costs nothing), then every trial's flags */
+  /* the result file's name, then every trial's flags, before anything runs */
   char **done_ids = NULL;
   long n_done_ids = 0;
-  int fd = -1;
-  if (out && dry_run) { /* checked, not created */
+  if (out) { /* checked now, created once every trial's flags are */
+    if (!ds_path_has_suffix(out, ".jsonl"))
+      ds_fatal(DS_EXIT_USAGE, "sweep: --out %s: the result file must end in .jsonl (JSON lines)", out);
     int code = ds_output_check("--out", out, err, sizeof err);
     if (code != 0) ds_fatal(code, "sweep: %s", err);
-  } else if (out) {
-    fd = open_results(out, &done_ids, &n_done_ids);
   }
   for (long i = 0; i < n; i++) {
     text e;
@@ -385,6 +384,8 @@ int ds_cmd_sweep(int argc, char **argv) {
     }
     free(e.s);
   }
+  int fd = -1;
+  if (out && !dry_run) fd = open_results(out, &done_ids, &n_done_ids);
   if (dry_run) {
     for (long i = 0; i < n; i++) {
       char d[2048];
