@@ -333,6 +333,15 @@ prepare_data() {
   done
 }
 
+# rewrite_sweep: the sweep as written, with one seed and --steps bounded as a
+# train example's (every trial is a `descent train`)
+rewrite_sweep() {
+  has --seeds && set_flag --seeds 1
+  if has --steps && [ "$(value --steps)" -gt "$TRAIN_STEPS_MAX" ] 2>/dev/null; then set_flag --steps "$TRAIN_STEPS_MAX"; fi
+  has --epochs && set_flag --epochs 1
+  return 0
+}
+
 run_examples() {
   local line cmd want rc t0 n=0 skipped=0
   # verify exits 77 where CUDA is not compiled in; with CUDA, 77 when no GPU is found
@@ -350,6 +359,7 @@ run_examples() {
       eval) set_flag --backend cpu; rewrite_data ;;
       verify) want=$verify_want; rewrite_data ;;
       playground) rewrite_playground ;;
+      sweep) rewrite_sweep; rewrite_data ;;
     esac
     if wants_png && ! command -v rsvg-convert >/dev/null; then
       echo "skipped (no rsvg-convert): README.md:$line: $cmd"
