@@ -127,6 +127,37 @@ PYEOF
 done
 cmp -s random:6.1 quasirandom:6.1 && fail "random and quasirandom drew the same points"
 
+# ---- 7. the three seeds: each alone decides its part, and --seed sets all three
+seedrun() {
+  "$DESCENT" train "${DATA[@]}" --hidden 16 --dropout 0.3 --steps 40 --eval-every 40 --json --quiet "$@" |
+    python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["test_loss"], d["curve"][0]["train_loss"] if d["curve"] else None)'
+}
+init0() { "$DESCENT" train "${DATA[@]}" --hidden 16 --epochs 0 --json --quiet "$@" | sed -n 's/.*"test_loss":\([^,]*\).*/\1/p'; }
+base=$(seedrun --seed 1)
+[ "$(seedrun --seed 2 --init-seed 1 --data-seed 1 --dropout-seed 1)" = "$base" ] ||
+  fail "--seed 2 with the three seeds at 1 differs from --seed 1"
+for s in --init-seed --data-seed --dropout-seed; do
+  [ "$(seedrun --seed 1 $s 2)" != "$base" ] || fail "$s 2 changed nothing"
+done
+[ "$(init0 --seed 1 --init-seed 2)" != "$(init0 --seed 1)" ] || fail "--init-seed does not change the initial model"
+[ "$(init0 --seed 1 --data-seed 2 --dropout-seed 2)" = "$(init0 --seed 1)" ] ||
+  fail "--data-seed or --dropout-seed changed the initial model"
+
+# ---- 8. presets: defaults that flags override, recorded in the configuration
+cfg=$("$DESCENT" train --preset deepobs-fmnist-mlp --optimizer momentum --lr 0.01 --epochs 3 --dry-run) || fail "--preset --dry-run failed"
+python3 -c '
+import json, sys
+c = json.loads(sys.argv[1])
+want = {"hidden": "1000,500,100", "activation": "relu", "init": "trunc-normal:0.03", "batch_size": "128",
+        "epochs": 3, "optimizer": "momentum", "lr": 0.01, "dataset": "fashion-mnist", "weight_decay": 0}
+bad = {k: (c.get(k), v) for k, v in want.items() if c.get(k) != v}
+print("FAIL: preset config", bad) if bad else None
+sys.exit(1 if bad else 0)' "$cfg" || fail "deepobs-fmnist-mlp did not set its values (or a flag did not win)"
+cfg=$("$DESCENT" train --preset algoperf-mnist --dry-run) || fail "--preset algoperf-mnist --dry-run failed"
+case $cfg in *'"hidden":"128"'*'"activation":"sigmoid"'*'"normalize":"0.1307,0.3081"'*) ;; *) fail "algoperf-mnist: $cfg" ;; esac
+case $cfg in *'"val_fraction":0.16666667'*'"target_accuracy":0.97,"max_seconds":60'*) ;; *) fail "algoperf-mnist timing: $cfg" ;; esac
+"$DESCENT" train --preset nope --dry-run 2>p.err; [ $? -eq 2 ] && grep -q "unknown preset 'nope'" p.err || fail "an unknown preset: $(cat p.err)"
+
 # ---- 6. refused before anything runs
 refused() { # want_text args...
   local want=$1; shift

@@ -82,13 +82,16 @@ static void format_hidden(const void *ptr, char *buf, size_t len) {
 
 static void format_init(const void *ptr, char *buf, size_t len) {
   const ds_mlp_spec *spec = ptr;
-  if (spec->init == DS_INIT_TRUNC_NORMAL) snprintf(buf, len, "trunc-normal:%.9g", (double)spec->init_std);
+  char sd[32];
+  if (spec->init == DS_INIT_TRUNC_NORMAL) snprintf(buf, len, "trunc-normal:%s", ds_json_float(sd, sizeof sd, spec->init_std));
   else snprintf(buf, len, "%s", inits[spec->init]);
 }
 
 static void format_normalize(const void *ptr, char *buf, size_t len) {
   const ds_train_config *cfg = ptr;
-  if (cfg->norm_std > 0.0f) snprintf(buf, len, "%.9g,%.9g", (double)cfg->norm_mean, (double)cfg->norm_std);
+  char m[32], sd[32];
+  if (cfg->norm_std > 0.0f)
+    snprintf(buf, len, "%s,%s", ds_json_float(m, sizeof m, cfg->norm_mean), ds_json_float(sd, sizeof sd, cfg->norm_std));
   else buf[0] = '\0';
 }
 
