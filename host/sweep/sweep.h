@@ -1,5 +1,5 @@
-/* descent sweep: the trials of a hyperparameter search (host/sweep/plan.c)
- * and the JSON-lines record of a finished trial (host/sweep/record.c).
+/* descent sweep: the trials of a hyperparameter search (host/sweep/sweep_plan.c)
+ * and the JSON-lines record of a finished trial (host/sweep/sweep_record.c).
  *
  * A sweep is `descent train` run once per trial. Every train flag may carry
  * a list of values or a range:
@@ -75,7 +75,7 @@ long ds_sweep_count(const ds_sweep_spec *s);
 long ds_sweep_trials(const ds_sweep_spec *s, long max_trials, ds_trial **out, char *err, size_t errlen);
 void ds_sweep_trials_free(ds_trial *t, long n);
 
-/* ---- JSON helpers for the child's --json object (host/sweep/record.c) ---- */
+/* ---- JSON helpers for the child's --json object (host/sweep/sweep_record.c) ---- */
 
 /* The text of top-level member `key` of the JSON object obj[0..len): 0 and
  * *val and *vlen set, or -1 when absent or obj is malformed. */
