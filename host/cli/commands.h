@@ -7,5 +7,6 @@ int ds_cmd_eval(int argc, char **argv);
 int ds_cmd_playground(int argc, char **argv);
 int ds_cmd_plot(int argc, char **argv);
 int ds_cmd_verify(int argc, char **argv);
+int ds_cmd_report(int argc, char **argv);
 
 #endif
