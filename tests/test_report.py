@@ -39,8 +39,8 @@ def check(cond, msg):
     return cond
 
 
-def run(args):
-    p = subprocess.run([DESCENT, "report"] + args, capture_output=True, text=True)
+def run(args, prefix=()):
+    p = subprocess.run(list(prefix) + [DESCENT, "report"] + args, capture_output=True, text=True)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -467,6 +467,26 @@ check(rc == 2 and "--out" in se and len(se.strip().splitlines()) == 1, "--out FI
 rc, so, se = run([os.path.join(WORK, "notjson.jsonl"), "--out", os.path.join(WORK, "no", "such", "dir")])
 check(rc == 1 and "--out" in se and len(se.strip().splitlines()) == 1,
       "--out in a missing folder: exit %d %r (must be refused before the input is read)" % (rc, se))
+# a read-only folder (root obeys permissions without CAP_DAC_OVERRIDE, as tests/test_hostile.sh does)
+ro = os.path.join(WORK, "read-only")
+os.makedirs(ro, exist_ok=True)
+os.chmod(ro, 0o555)
+prefix = []
+if os.getuid() == 0:
+    prefix = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+    try:
+        if subprocess.run(prefix + ["true"], capture_output=True).returncode != 0:
+            prefix = None
+    except OSError:
+        prefix = None
+if prefix is None:
+    print("note: root without setpriv: the read-only folder cases are skipped")
+else:
+    for target in (ro, os.path.join(ro, "sub")):
+        rc, so, se = run(files + ["--out", target], prefix)
+        check(rc == 1 and "--out" in se and len(se.strip().splitlines()) == 1,
+              "--out %s (read-only): exit %d %r" % (target, rc, se))
+    check(os.listdir(ro) == [], "a refused report left files in the read-only folder: %s" % os.listdir(ro))
 rc, so, se = run(["--out", out])
 check(rc == 2, "no input file: exit %d" % rc)
 rc, so, se = run(files)

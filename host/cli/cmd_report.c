@@ -58,7 +58,7 @@ int ds_cmd_report(int argc, char **argv) {
   if (code != 0) ds_fatal(code, "report: %s", err);
 
   ds_rep_set set = {0};
-  char notes[MAX_FILES + 1][DS_PATH_MAX + 160];
+  static char notes[MAX_FILES + 1][DS_PATH_MAX + 160]; /* static: 1 MiB is no stack's business */
   const char *note_ptr[MAX_FILES + 1];
   int nnotes = 0;
   time_t newest = 0;

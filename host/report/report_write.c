@@ -98,6 +98,9 @@ static int draw_md(FILE *f, const void *vctx) {
                "`time_to_target` (training seconds; a seed that missed the target counts as infinite). "
                "rho(tau) is the fraction of problems on which that time is at most tau times the fastest "
                "optimizer's (Dolan and Moré 2002; AlgoPerf).\n\n");
+    int any_target = 0;
+    for (int pi = 0; pi < m->np; pi++) any_target |= m->p[pi].has_target;
+    if (!any_target) fprintf(f, "No trial had a target (`--target-accuracy`): every time is missed.\n\n");
     fprintf(f, "| problem |");
     for (int o = 0; o < m->nopt; o++) fprintf(f, " %s |", m->opt_names[o]);
     fprintf(f, "\n|---|");
