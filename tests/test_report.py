@@ -333,6 +333,11 @@ def check_report(out, metric_asked):
             groups = {g.get("data-optimizer"): g for g in root.iter(ns + "g") if g.get("class") == "series"}
             check(sorted(groups) == sorted(GRID), "%s: series %s, want %s" % (path, sorted(groups), sorted(GRID)))
             check("(%s-%s.svg)" % (slug(name), kind) in md, "report.md does not show %s" % path)
+            if kind == "curves":  # the target line: the problem's target is on the metric drawn
+                tgt = [g for g in root.iter(ns + "g") if g.get("class") == "target"]
+                has = all(r["target"] and r["target"]["metric"] == metric for r in good
+                          if r["problem"] == name and r["status"] == "ok")
+                check(bool(tgt) == has, "%s: target line %s, want %s" % (path, bool(tgt), has))
             for opt, g in groups.items():
                 dots = [c for c in g.iter(ns + "circle") if c.get("fill") not in (None, "none")]
                 bands = list(g.iter(ns + "polygon"))

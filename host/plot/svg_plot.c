@@ -161,7 +161,8 @@ double ds_svg_tick_step(double lo, double hi, double pixels, int target) {
 
 /* The x ticks of a log axis whose data coordinates are log10 values: whole
  * decades when the range spans more than 2.5 of them (every other one past
- * 8), else 1, 2 and 5 times each power of ten; n ticks into t (at most max). */
+ * 8), else 1, 2 and 5 times each power of ten (1, 1.5, 2, 3, 4, 5, 6, 8
+ * within one decade); n ticks into t (at most max). */
 static int log_ticks(double lo, double hi, double *t, int max) {
   int n = 0;
   if (hi - lo > 2.5) {
@@ -170,9 +171,11 @@ static int log_ticks(double lo, double hi, double *t, int max) {
       if ((long)e % every == 0) t[n++] = e;
     return n;
   }
-  static const double m[3] = {1, 2, 5};
+  static const double m3[3] = {1, 2, 5}, m8[8] = {1, 1.5, 2, 3, 4, 5, 6, 8};
+  const double *m = hi - lo > 1.0 ? m3 : m8; /* within a decade: more steps */
+  int nm = hi - lo > 1.0 ? 3 : 8;
   for (double e = floor(lo) - 1; e <= ceil(hi) && n < max; e++)
-    for (int i = 0; i < 3 && n < max; i++) {
+    for (int i = 0; i < nm && n < max; i++) {
       double v = e + log10(m[i]);
       if (v >= lo - 1e-9 && v <= hi + 1e-9) t[n++] = v;
     }

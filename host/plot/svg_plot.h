@@ -77,7 +77,7 @@ void ds_svg_axes(ds_svg *s, const char *xlabel, const char *ylabel);
 
 /* ds_svg_axes for a plot area whose x data are log10 values (a log axis):
  * ticks at whole decades over wide ranges, else at 1, 2 and 5 times each
- * power of ten, labelled with the value itself ("0.001", "2", "1e+06"). */
+ * power of ten (more steps within one decade), labelled with the value itself ("0.001", "2", "1e+06"). */
 void ds_svg_axes_logx(ds_svg *s, const char *xlabel, const char *ylabel);
 
 /* A filled band between lo[i] and hi[i] over x[i] (n points, data

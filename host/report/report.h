@@ -40,6 +40,7 @@ typedef struct {
   double lr;          /* hyperparameters.lr, else config.lr; NAN when neither */
   int has_target;
   double target_value;
+  int target_metric;  /* target.metric as a ds_rep_metric, -1 when another name */
   ds_rep_eval *curve;
   int ncurve;
   ds_rep_eval fin;    /* "final"; fin.step = final.steps, fin.epoch = final.epochs */

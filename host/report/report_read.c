@@ -211,6 +211,10 @@ static int read_trial(ctx *c, json_t *o, ds_rep_trial *t) {
   if (!tg) return -1;
   if (json_is_object(tg)) {
     if (num_or_null(c, tg, "target", "value", &t->target_value) != 0) return -1;
+    json_t *tm = json_object_get(tg, "metric");
+    t->target_metric = -1;
+    for (int q = 0; tm && json_is_string(tm) && ds_rep_metric_names[q]; q++)
+      if (strcmp(json_string_value(tm), ds_rep_metric_names[q]) == 0) t->target_metric = q;
     t->has_target = isfinite(t->target_value);
   } else if (!json_is_null(tg)) BAD("\"target\" is not an object or null");
 

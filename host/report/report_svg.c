@@ -230,8 +230,18 @@ static void curve_points(pic *c) {
 static int draw_curves(FILE *f, const void *ctx) {
   const pic *c = ctx;
   double x0, x1, y0, y1;
+  /* the target, when the problem's trials share one on this metric */
+  double target = NAN;
+  int one = 1;
+  for (int i = 0; i < c->set->n; i++) {
+    const ds_rep_trial *t = &c->set->t[i];
+    if (t->failed || !t->has_target || strcmp(t->problem, c->p->name) != 0) continue;
+    if (t->target_metric != (int)c->p->metric || (!isnan(target) && t->target_value != target)) one = 0;
+    target = t->target_value;
+  }
   ranges(c, &x0, &x1, &y0, &y1);
   if (x0 > 0) x0 = 0;
+  if (one && isfinite(target)) y0 = fmin(y0, target), y1 = fmax(y1, target);
   double pad = (y1 - y0) * 0.05;
   ds_svg_range_fix(&x0, &x1);
   ds_svg_range_fix(&y0, &y1);
@@ -242,6 +252,15 @@ static int draw_curves(FILE *f, const void *ctx) {
            ds_rep_metric_names[c->p->metric]);
   ds_svg_title(&s, c->p->name, sub);
   ds_svg_axes(&s, "update (step)", ds_rep_metric_names[c->p->metric]);
+  if (one && isfinite(target)) {
+    double xy[4] = {x0, target, x1, target};
+    char lab[64];
+    fputs("<g class=\"target\">\n", f);
+    ds_svg_polyline(&s, xy, 2, "#555", 1.2, "6 4", 0.9);
+    snprintf(lab, sizeof lab, "target %g", target);
+    ds_svg_text(&s, x0, target, 6, -6, lab, 12, "#555");
+    ds_svg_group_end(&s);
+  }
   for (int oi = 0; oi < c->p->no; oi++) {
     if (c->nq[oi] == 0) continue;
     series_open(f, c->p->o[oi].name);
