@@ -5,7 +5,7 @@
 #   scripts/deps.sh        what `make build/run/test` need
 #   scripts/deps.sh fuzz   also clang and its libFuzzer runtime (`make fuzz` only)
 set -euo pipefail
-pkgs=(cmake make gcc zlib1g-dev libopenblas-dev dataset-fashion-mnist)
+pkgs=(cmake make gcc zlib1g-dev libopenblas-dev libjansson-dev dataset-fashion-mnist)
 fuzz=0
 if [ "${1:-}" = fuzz ]; then
   fuzz=1

@@ -5,6 +5,7 @@
 # Rooms, top to bottom (README "Layout"):
 #   host/cli                          the binary: may use everything below
 #   host/train                        the engine: kernels, datasets, common
+#   host/report -> host/plot          benchmark reports (sweep result files)
 #   host/plot -> host/playground      pictures; the playground's toy runs
 #   host/sweep                        the trials of a sweep, its result lines
 #   kernels (the backend interface and its ops), datasets, common
@@ -33,8 +34,10 @@ check_includes() { # ROOM... -- PATTERN MESSAGE
   [ -z "$hits" ] || fail "$msg:"$'\n'"$hits"
 }
 check_includes kernels datasets common -- 'host/|cli/|train/|plot/|playground/' "a lower layer includes a host header"
-check_includes host/train host/plot host/playground host/sweep -- 'cli/' "the engine includes a command-line header"
+check_includes host/train host/plot host/playground host/sweep host/report -- 'cli/' "the engine includes a command-line header"
 check_includes host/sweep -- 'train/|plot/|playground/' "host/sweep includes host/train, host/plot or host/playground"
+check_includes host/train host/plot host/playground -- 'report/' "a room below host/report includes it"
+check_includes host/report -- 'train/|playground/' "host/report includes host/train or host/playground"
 check_includes host/train -- 'plot/|playground/' "host/train includes host/plot or host/playground"
 check_includes host/playground -- 'train/|plot/' "host/playground includes host/train or host/plot"
 check_includes host/plot -- 'train/' "host/plot includes host/train"
@@ -59,8 +62,9 @@ result=$(awk -v rooms="$ROOMS" '
     n = split(rooms, r, "\n")
     for (i = 1; i <= n; i++) { split(r[i], kv, " "); room[kv[1]] = kv[2] }
     # the rooms each room may call, besides its own
-    ok["host/cli"] = "host/train host/plot host/playground host/sweep kernels datasets common"
+    ok["host/cli"] = "host/train host/report host/plot host/playground host/sweep kernels datasets common"
     ok["host/sweep"] = "common"
+    ok["host/report"] = "host/plot common"
     ok["host/train"] = "kernels datasets common"
     ok["host/plot"] = "host/playground common"
     ok["host/playground"] = "kernels common"

@@ -32,7 +32,7 @@ PLAYGROUND_STEPS_MAX=300
 [ -r "$README" ] || { echo "FAIL: no README at $README" >&2; exit 1; }
 # the examples run in a scratch folder: make the paths given absolute
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-D=$(abspath "$D") README=$(abspath "$README") FASHION=$(abspath "$FASHION")
+D=$(abspath "$D") README=$(abspath "$README") SRC=$(abspath "$SRC") FASHION=$(abspath "$FASHION")
 W=$(mktemp -d "${TMPDIR:-/tmp}/ds-test-readme-XXXXXX")
 trap 'rm -rf "$W"' EXIT
 started=$(date +%s)
@@ -297,6 +297,21 @@ rewrite_data() {
   done
 }
 
+# rewrite_report: the sweep result files a report example reads, where no
+# example before it wrote them, are made up by tests/test_report.py's
+# generator (documented format, invented numbers); without python3 the
+# example is skipped.
+rewrite_report() {
+  local a
+  for a in "${args[@]:1}"; do
+    case $a in
+      --*) break ;;
+      *.jsonl) [ -e "$a" ] || python3 "$SRC/tests/test_report.py" --generate "$a" || return 1 ;;
+    esac
+  done
+  return 0
+}
+
 # make_output_folders: an output under a folder (docs/training-log.svg) gets
 # the folder, as in the repository root the README's commands run from
 make_output_folders() {
@@ -360,6 +375,13 @@ run_examples() {
       verify) want=$verify_want; rewrite_data ;;
       playground) rewrite_playground ;;
       sweep) rewrite_sweep; rewrite_data ;;
+      report)
+        "$D" --version | grep -q '^json: not compiled in' && want=1
+        if ! command -v python3 >/dev/null || ! rewrite_report; then
+          echo "skipped (no python3, or its generator failed, to make its input): README.md:$line: $cmd"
+          skipped=$((skipped + 1))
+          continue
+        fi ;;
     esac
     if wants_png && ! command -v rsvg-convert >/dev/null; then
       echo "skipped (no rsvg-convert): README.md:$line: $cmd"

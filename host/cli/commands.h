@@ -8,5 +8,6 @@ int ds_cmd_playground(int argc, char **argv);
 int ds_cmd_plot(int argc, char **argv);
 int ds_cmd_verify(int argc, char **argv);
 int ds_cmd_sweep(int argc, char **argv);
+int ds_cmd_report(int argc, char **argv);
 
 #endif

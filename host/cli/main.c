@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "descent/backend.h"
 #include "descent/common.h"
+#include "report/report.h"
 
 static void print_help(void) {
   printf("descent %s — train multilayer perceptrons on the CPU or an NVIDIA GPU\n\n"
@@ -15,7 +16,8 @@ static void print_help(void) {
          "  playground   optimizers on the course's toy functions: CSV and pictures\n"
          "  plot         draw a training log (descent train --log): losses, accuracies, gradient norms\n"
          "  verify       the same steps on the CPU and the GPU, largest error per tensor\n"
-         "  sweep        many training runs: grids, random search, seeds; one JSON line each (descent sweep --help)\n\n"
+         "  sweep        many training runs: grids, random search, seeds; one JSON line each (descent sweep --help)\n"
+         "  report       tables and pictures of an optimizer benchmark from sweep result files\n\n"
          "flags:\n"
          "  --help       this text\n"
          "  --version    version, CUDA support, the device found\n\n"
@@ -28,6 +30,7 @@ static void print_help(void) {
 static void print_version(void) {
   printf("descent %s\n", DESCENT_VERSION);
   printf("cpu: %s\n", ds_backend_cpu()->device);
+  printf("json: %s\n", ds_report_json_available() ? "Jansson (descent report)" : "not compiled in (descent report needs libjansson-dev)");
   if (!ds_cuda_compiled()) {
     printf("cuda: not compiled in\n");
     return;
@@ -57,5 +60,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "plot") == 0) return ds_cmd_plot(argc - 2, argv + 2);
   if (strcmp(cmd, "verify") == 0) return ds_cmd_verify(argc - 2, argv + 2);
   if (strcmp(cmd, "sweep") == 0) return ds_cmd_sweep(argc - 2, argv + 2);
+  if (strcmp(cmd, "report") == 0) return ds_cmd_report(argc - 2, argv + 2);
   ds_fatal(DS_EXIT_USAGE, "unknown command '%s' (see 'descent --help')", cmd);
 }

@@ -159,22 +159,51 @@ double ds_svg_tick_step(double lo, double hi, double pixels, int target) {
   return step;
 }
 
-void ds_svg_axes(ds_svg *s, const char *xlabel, const char *ylabel) {
+/* The x ticks of a log axis whose data coordinates are log10 values: whole
+ * decades when the range spans more than 2.5 of them (every other one past
+ * 8), else 1, 2 and 5 times each power of ten (1, 1.5, 2, 3, 4, 5, 6, 8
+ * within one decade); n ticks into t (at most max). */
+static int log_ticks(double lo, double hi, double *t, int max) {
+  int n = 0;
+  if (hi - lo > 2.5) {
+    int every = hi - lo > 8 ? 2 : 1;
+    for (double e = ceil(lo - 1e-9); e <= hi + 1e-9 && n < max; e++)
+      if ((long)e % every == 0) t[n++] = e;
+    return n;
+  }
+  static const double m3[3] = {1, 2, 5}, m8[8] = {1, 1.5, 2, 3, 4, 5, 6, 8};
+  const double *m = hi - lo > 1.0 ? m3 : m8; /* within a decade: more steps */
+  int nm = hi - lo > 1.0 ? 3 : 8;
+  for (double e = floor(lo) - 1; e <= ceil(hi) && n < max; e++)
+    for (int i = 0; i < nm && n < max; i++) {
+      double v = e + log10(m[i]);
+      if (v >= lo - 1e-9 && v <= hi + 1e-9) t[n++] = v;
+    }
+  return n;
+}
+
+static void axes(ds_svg *s, const char *xlabel, const char *ylabel, int logx) {
   FILE *f = s->f;
   char lab[64];
   double xs = ds_svg_tick_step(s->xmin, s->xmax, s->right - s->left, 6), ys = ds_nice_step(s->ymax - s->ymin, 6);
+  double xt[64];
+  int nxt = 0;
+  if (logx) nxt = log_ticks(s->xmin, s->xmax, xt, 64);
+  else
+    for (double k = ceil(s->xmin / xs - 1e-9); k * xs <= s->xmax + 1e-9 * xs && nxt < 64; k++) xt[nxt++] = k * xs;
   fputs("<g stroke=\"#ececec\" stroke-width=\"1\">\n", f);
-  for (double k = ceil(s->xmin / xs - 1e-9); k * xs <= s->xmax + 1e-9 * xs; k++)
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(s, k * xs), s->top,
-            px(s, k * xs), s->bottom);
+  for (int i = 0; i < nxt; i++)
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px(s, xt[i]), s->top,
+            px(s, xt[i]), s->bottom);
   for (double k = ceil(s->ymin / ys - 1e-9); k * ys <= s->ymax + 1e-9 * ys; k++)
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", s->left, py(s, k * ys),
             s->right, py(s, k * ys));
   fputs("</g>\n", f);
   fprintf(f, "<g font-size=\"12\" fill=\"#333\" " FONT ">\n");
-  for (double k = ceil(s->xmin / xs - 1e-9); k * xs <= s->xmax + 1e-9 * xs; k++) {
-    double x = px(s, k * xs);
-    tick_label(s, lab, sizeof lab, k * xs, xs, 0);
+  for (int i = 0; i < nxt; i++) {
+    double x = px(s, xt[i]);
+    if (logx) snprintf(lab, sizeof lab, "%g", pow(10.0, xt[i]));
+    else tick_label(s, lab, sizeof lab, xt[i], xs, 0);
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", x,
             s->bottom, x, s->bottom + 5);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x, s->bottom + 19,
@@ -205,6 +234,23 @@ void ds_svg_axes(ds_svg *s, const char *xlabel, const char *ylabel) {
   fprintf(f, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
              "stroke=\"#333\" stroke-width=\"1\"/>\n",
           s->left, s->top, s->right - s->left, s->bottom - s->top);
+}
+
+void ds_svg_axes(ds_svg *s, const char *xlabel, const char *ylabel) { axes(s, xlabel, ylabel, 0); }
+void ds_svg_axes_logx(ds_svg *s, const char *xlabel, const char *ylabel) { axes(s, xlabel, ylabel, 1); }
+
+void ds_svg_band(ds_svg *s, const double *x, const double *lo, const double *hi, size_t n, const char *color,
+                 double opacity) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) m += isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i]);
+  if (m == 0) return;
+  fprintf(s->f, "<polygon class=\"band\" clip-path=\"url(#plot)\" fill=\"%s\" fill-opacity=\"%.2f\" stroke=\"none\" points=\"",
+          color, opacity);
+  for (size_t i = 0; i < n; i++)
+    if (isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i])) fprintf(s->f, "%.1f,%.1f ", px(s, x[i]), py(s, hi[i]));
+  for (size_t i = n; i-- > 0;)
+    if (isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i])) fprintf(s->f, "%.1f,%.1f ", px(s, x[i]), py(s, lo[i]));
+  fputs("\"/>\n", s->f);
 }
 
 /* Liang-Barsky: clip the segment a->b to the data range; returns 0 when no

@@ -75,6 +75,17 @@ void ds_svg_title(ds_svg *s, const char *title, const char *subtitle);
 /* Frame, tick marks with labels (1-2-5 steps), light grid lines, axis labels. */
 void ds_svg_axes(ds_svg *s, const char *xlabel, const char *ylabel);
 
+/* ds_svg_axes for a plot area whose x data are log10 values (a log axis):
+ * ticks at whole decades over wide ranges, else at 1, 2 and 5 times each
+ * power of ten (more steps within one decade), labelled with the value itself ("0.001", "2", "1e+06"). */
+void ds_svg_axes_logx(ds_svg *s, const char *xlabel, const char *ylabel);
+
+/* A filled band between lo[i] and hi[i] over x[i] (n points, data
+ * coordinates, x ascending), clipped to the plot area ds_svg_begin set;
+ * points with a non-finite value are left out. For min-max bands. */
+void ds_svg_band(ds_svg *s, const double *x, const double *lo, const double *hi, size_t n, const char *color,
+                 double opacity);
+
 /* Polyline through n points xy[2*i], xy[2*i+1], clipped to the plot area;
  * non-finite points break the line. dash may be NULL (solid). */
 void ds_svg_polyline(ds_svg *s, const double *xy, size_t n, const char *color, double width,
