@@ -203,7 +203,10 @@ static int read_trial(ctx *c, json_t *o, ds_rep_trial *t) {
   json_t *x = json_object_get(cfg, "lr");
   if (isnan(t->lr) && x && json_is_number(x)) t->lr = json_number_value(x);
   x = json_object_get(cfg, "batch_size");
-  t->batch_size = x && json_is_integer(x) ? (long)json_integer_value(x) : -1;
+  /* descent writes it as given ("64", or "full"); a number is read too */
+  t->batch_size = x && json_is_integer(x) ? (long)json_integer_value(x)
+                  : x && json_is_string(x) ? strtol(json_string_value(x), NULL, 10) : -1;
+  if (t->batch_size <= 0) t->batch_size = -1;
   x = json_object_get(cfg, "weight_decay");
   t->weight_decay = x && json_is_number(x) ? json_number_value(x) : NAN;
 
