@@ -95,6 +95,21 @@ PYEOF
 "$DESCENT" sweep --out b.jsonl --jobs 2 "${GRID[@]}" 2>b3.err || fail "a finished sweep rerun failed"
 [ "$(lines b.jsonl)" -eq 12 ] || fail "rerunning a finished sweep added lines"
 
+# a trial that failed (here an injected fault) runs again on the rerun; report reads its last line
+FAIL_GRID=(--lr 0.1,0.01 "${DATA[@]}" --hidden 16 --steps 30)
+DESCENT_FAULT_AT_UPDATE=5 "$DESCENT" sweep --out f.jsonl "${FAIL_GRID[@]}" 2>f1.err
+[ $? -eq 1 ] || fail "a sweep with failed trials exits 1"
+grep -c '"status":"failed"' f.jsonl | grep -qx 2 || fail "2 failed lines expected: $(cat f.jsonl)"
+grep -q '"error":"CPU backend: injected fault' f.jsonl || fail "the failed line lacks the trial's error"
+"$DESCENT" sweep --out f.jsonl "${FAIL_GRID[@]}" 2>f2.err || fail "the rerun failed: $(tail -n 2 f2.err)"
+grep -q "2 failed trial lines; they run again" f2.err || fail "the rerun did not say it reruns the failed trials: $(cat f2.err)"
+[ "$(grep -c '"status":"ok"' f.jsonl)" -eq 2 ] && [ "$(lines f.jsonl)" -eq 4 ] || fail "the rerun did not append 2 ok lines"
+if "$DESCENT" --version | grep -q '^json: Jansson'; then
+  "$DESCENT" report f.jsonl --out frep 2>f3.err || fail "report on a rerun file failed: $(cat f3.err)"
+  grep -q "2 lines of a trial that has a later line" f3.err || fail "report did not note the replaced lines"
+  grep -q '| sgd | lr=0.1 | 1 | 0 |' frep/report.md || fail "report did not take the rerun's lines: $(cat frep/report.md)"
+fi
+
 # ---- 4. evaluation off the training clock
 clock() {
   "$DESCENT" train "${DATA[@]}" --val-fraction 0.1 --hidden 128 --steps 100 --eval-every "$1" --json --quiet |

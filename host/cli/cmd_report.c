@@ -77,8 +77,8 @@ int ds_cmd_report(int argc, char **argv) {
   }
   int dups = ds_report_dedup(&set);
   if (dups > 0) {
-    snprintf(notes[nnotes], sizeof notes[nnotes], "%d line%s repeated an earlier trial (the same \"trial\" key) "
-             "and %s ignored", dups, dups == 1 ? "" : "s", dups == 1 ? "was" : "were");
+    snprintf(notes[nnotes], sizeof notes[nnotes], "%d line%s of a trial that has a later line (the same \"trial\" key: "
+             "a failed trial run again) %s ignored", dups, dups == 1 ? "" : "s", dups == 1 ? "was" : "were");
     ds_note("report: %s", notes[nnotes]);
     note_ptr[nnotes] = notes[nnotes];
     nnotes++;

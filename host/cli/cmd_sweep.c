@@ -184,10 +184,11 @@ static int check_trial(char *const *args, int n_args, text *err) {
 
 /* ---- the result file ---------------------------------------------------------- */
 
-/* Read the trials already in the file (resume) and cut a half-written last
- * line; refuse a file that is not a sweep's. Returns the file descriptor
+/* Read the trials already in the file (resume: those with status "ok";
+ * failed ones run again) and cut a half-written last line; refuse a file
+ * that is not a sweep's. Returns the file descriptor
  * (append mode, locked). */
-static int open_results(const char *path, char ***ids, long *n_ids) {
+static int open_results(const char *path, char ***ids, long *n_ids, long *n_failed) {
   char err[1024];
   int code;
   if (!ds_path_has_suffix(path, ".jsonl"))
@@ -217,6 +218,7 @@ static int open_results(const char *path, char ***ids, long *n_ids) {
   }
   *ids = NULL;
   *n_ids = 0;
+  *n_failed = 0;
   long line = 0;
   for (size_t p = 0; p < whole;) {
     char *nl = memchr(all + p, '\n', whole - p);
@@ -230,6 +232,13 @@ static int open_results(const char *path, char ***ids, long *n_ids) {
           ds_json_member(all + p, len, "trial", &v, &vl) != 0 || vl != 18)
         ds_fatal(DS_EXIT_USAGE, "sweep: --out %s:%ld: not a descent sweep record (format descent-sweep/1); "
                  "give another file", path, line);
+      const char *stv;
+      size_t stl;
+      if (ds_json_member(all + p, len, "status", &stv, &stl) == 0 && stl == 8 && memcmp(stv, "\"failed\"", 8) == 0) {
+        (*n_failed)++; /* a failed trial runs again; its new line comes after this one */
+        p += len + 1;
+        continue;
+      }
       *ids = ds_xrealloc(*ids, (size_t)(*n_ids + 1) * sizeof(char *), "trial ids");
       char *id = ds_xmalloc(17, "a trial id");
       memcpy(id, v + 1, 16);
@@ -385,7 +394,8 @@ int ds_cmd_sweep(int argc, char **argv) {
     free(e.s);
   }
   int fd = -1;
-  if (out && !dry_run) fd = open_results(out, &done_ids, &n_done_ids);
+  long n_failed_before = 0;
+  if (out && !dry_run) fd = open_results(out, &done_ids, &n_done_ids, &n_failed_before);
   if (dry_run) {
     for (long i = 0; i < n; i++) {
       char d[2048];
@@ -408,6 +418,9 @@ int ds_cmd_sweep(int argc, char **argv) {
     if (!seen) todo[n_todo++] = i;
   }
   if (n_todo < n) ds_note("sweep: %ld of %ld trials are already in %s; running the other %ld", n - n_todo, n, out, n_todo);
+  if (n_failed_before > 0)
+    ds_note("sweep: %s holds %ld failed trial line%s; %s run%s again (descent report reads a trial's last line)", out,
+            n_failed_before, n_failed_before == 1 ? "" : "s", n_failed_before == 1 ? "it" : "they", n_failed_before == 1 ? "s" : "");
 
   struct sigaction sa, old_int, old_term;
   memset(&sa, 0, sizeof sa);

@@ -66,9 +66,9 @@ int ds_report_json_available(void);
  * DS_EXIT_USAGE and "FILE:LINE: ..." in err. */
 int ds_report_read(const char *path, ds_rep_set *set, int *partial, char *err, size_t errlen);
 void ds_rep_set_free(ds_rep_set *set);
-/* Drop lines whose "trial" (the resume key) repeats an earlier one (a file
- * given twice, or a trial run twice): the first is kept. Returns how many
- * were dropped. */
+/* Drop lines whose "trial" (the resume key) comes again later (a failed
+ * trial run again by a resumed sweep, a file given twice): the last line of
+ * a trial is kept. Returns how many were dropped. */
 int ds_report_dedup(ds_rep_set *set);
 
 /* The metric that picks the best settings. */

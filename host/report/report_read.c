@@ -26,11 +26,13 @@ static void trial_free(ds_rep_trial *t) {
 }
 
 int ds_report_dedup(ds_rep_set *set) {
+  /* a trial's last line wins: a sweep rerun appends a new line for a trial
+     that failed before (and a file given twice repeats every line) */
   int kept = 0, dropped = 0;
   for (int i = 0; i < set->n; i++) {
-    int dup = 0;
-    for (int j = 0; j < kept && !dup; j++) dup = strcmp(set->t[j].trial, set->t[i].trial) == 0;
-    if (dup) {
+    int later = 0;
+    for (int j = i + 1; j < set->n && !later; j++) later = strcmp(set->t[j].trial, set->t[i].trial) == 0;
+    if (later) {
       trial_free(&set->t[i]);
       dropped++;
     } else {
