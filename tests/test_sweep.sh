@@ -63,6 +63,53 @@ for b in bad: print("FAIL:", b)
 sys.exit(1 if bad else 0)
 PYEOF
 
+# the report of that sweep, recomputed here from its lines
+if "$DESCENT" --version | grep -q '^json: Jansson'; then
+  "$DESCENT" report a.jsonl --out arep 2>arep.err || fail "report on the sweep failed: $(cat arep.err)"
+  python3 - a.jsonl arep <<'PYEOF2' || fail "the report's table differs from a recomputation (above)"
+import json, os, statistics, sys, xml.etree.ElementTree as ET
+rows = [json.loads(l) for l in open(sys.argv[1])]
+md = open(os.path.join(sys.argv[2], "report.md")).read()
+table = {}
+for line in md.splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if line.startswith("| ") and cells[0] in ("sgd", "adam"):
+        table[cells[0]] = cells
+bad = []
+for opt in ("sgd", "adam"):
+    by_lr = {}
+    for r in rows:
+        if r["optimizer"] == opt:
+            by_lr.setdefault(r["hyperparameters"]["lr"], []).append(r)
+    # the best lr: the highest mean final val_accuracy over the seeds (ties: lower mean val_loss)
+    lr = max(by_lr, key=lambda k: (statistics.fmean(r["final"]["val_accuracy"] for r in by_lr[k]),
+                                   -statistics.fmean(r["final"]["val_loss"] for r in by_lr[k])))
+    rs = by_lr[lr]
+    acc = [r["final"]["test_accuracy"] for r in rs]
+    reached = [r for r in rs if r["final"]["steps_to_target"] is not None]
+    c = table.get(opt)
+    if not c:
+        bad.append(f"no row for {opt}")
+        continue
+    if c[1] != "lr=%.6g" % lr: bad.append(f"{opt}: best {c[1]}, recomputed lr={lr:.6g}")
+    if c[2] != "2": bad.append(f"{opt}: n {c[2]}")
+    mean_txt, sd_txt = [x.strip() for x in c[5].split("±")]
+    if abs(float(mean_txt) - statistics.fmean(acc)) > 6e-5: bad.append(f"{opt}: test mean {mean_txt} vs {statistics.fmean(acc):.5f}")
+    if abs(float(sd_txt) - statistics.stdev(acc)) > 6e-5: bad.append(f"{opt}: test sd {sd_txt} vs {statistics.stdev(acc):.5f}")
+    want_k = f"{len(reached)}/2"
+    if want_k not in c[6]: bad.append(f"{opt}: steps to target '{c[6]}', want k/n {want_k}")
+    if reached:
+        med = statistics.median(r["final"]["steps_to_target"] for r in reached)
+        if not c[6].startswith("%g" % med): bad.append(f"{opt}: median steps '{c[6]}' vs {med:g}")
+svgs = [f for f in os.listdir(sys.argv[2]) if f.endswith(".svg")]
+if len(svgs) != 2: bad.append(f"2 pictures expected, got {svgs}")
+for f in svgs:
+    ET.parse(os.path.join(sys.argv[2], f))  # well-formed XML
+for b in bad: print("FAIL:", b)
+sys.exit(1 if bad else 0)
+PYEOF2
+fi
+
 # ---- 2. interrupted halfway, a half-written line, resumed
 "$DESCENT" sweep --out b.jsonl --jobs 1 "${GRID[@]}" 2>b.err &
 pid=$!
