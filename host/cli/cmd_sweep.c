@@ -354,9 +354,9 @@ int ds_cmd_sweep(int argc, char **argv) {
   };
   ds_flags_parse("sweep", flags, n_own, own, NULL, 0, "--out FILE.jsonl [sweep flags] [train flags with lists]", sweep_summary);
   free(own);
-  if (!out && !dry_run) ds_fatal(DS_EXIT_USAGE, "sweep: --out FILE.jsonl is needed (where the results go)");
   if (ds_sweep_seeds_parse(&spec, seeds, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "sweep: %s", err);
   if (ds_sweep_search_parse(&spec, search, err, sizeof err) != 0) ds_fatal(DS_EXIT_USAGE, "sweep: %s", err);
+  if (!out && !dry_run) ds_fatal(DS_EXIT_USAGE, "sweep: --out FILE.jsonl is needed (where the results go)");
   if (ds_flag_given(flags, "--search-seed") && spec.search == DS_SEARCH_GRID)
     ds_fatal(DS_EXIT_USAGE, "sweep: --search-seed: a grid draws nothing (use --search random:N or quasirandom:N)");
   spec.search_seed = search_seed;
