@@ -319,7 +319,7 @@ def check_report(out, metric_asked):
         # a case that tells the profile apart from a constant: someone is not best everywhere
         check(any(rho(exp, o, 1.0) < 1.0 for o in GRID), "the generated data makes every rho(1) equal 1")
     check("half written" in md, "report.md has no note about the half-written line")
-    check("repeated an earlier trial" in md, "report.md has no note about the repeated line")
+    check("of a trial that has a later line" in md, "report.md has no note about the repeated line")
     # pictures
     for name, (metric, rows, _) in exp.items():
         for kind in ("lr", "curves"):
