@@ -58,8 +58,8 @@ int ds_cmd_report(int argc, char **argv) {
   if (code != 0) ds_fatal(code, "report: %s", err);
 
   ds_rep_set set = {0};
-  static char notes[MAX_FILES + 1][DS_PATH_MAX + 160]; /* static: 1 MiB is no stack's business */
-  const char *note_ptr[MAX_FILES + 1];
+  static char notes[MAX_FILES + 2][DS_PATH_MAX + 160]; /* static: 1 MiB is no stack's business */
+  const char *note_ptr[MAX_FILES + 2];
   int nnotes = 0;
   time_t newest = 0;
   for (int i = 0; i < npos; i++) {
@@ -74,6 +74,14 @@ int ds_cmd_report(int argc, char **argv) {
       nnotes++;
     }
     if (stat(pos[i], &st) == 0 && st.st_mtime > newest) newest = st.st_mtime;
+  }
+  if (set.failed_early > 0) {
+    snprintf(notes[nnotes], sizeof notes[nnotes], "%d failed trial line%s without a problem (the trial failed before "
+             "training began) %s left out", set.failed_early, set.failed_early == 1 ? "" : "s",
+             set.failed_early == 1 ? "is" : "are");
+    ds_note("report: %s", notes[nnotes]);
+    note_ptr[nnotes] = notes[nnotes];
+    nnotes++;
   }
   int dups = ds_report_dedup(&set);
   if (dups > 0) {

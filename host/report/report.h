@@ -54,6 +54,7 @@ typedef struct {
 typedef struct {
   ds_rep_trial *t;
   int n, cap;
+  int failed_early;   /* failed lines with no problem (the trial failed before training): left out */
 } ds_rep_set;
 
 /* Whether this build can read JSON (libjansson was found at build time). */

@@ -279,6 +279,12 @@ int ds_report_read(const char *path, ds_rep_set *set, int *partial, char *err, s
       rc = DS_EXIT_USAGE;
       break;
     }
+    json_t *st = json_object_get(o, "status"), *pr = json_object_get(o, "problem");
+    if (st && json_is_string(st) && strcmp(json_string_value(st), "failed") == 0 && pr && json_is_null(pr)) {
+      set->failed_early++; /* it failed before it knew its problem: nothing to place it under */
+      json_decref(o);
+      continue;
+    }
     if (set->n == set->cap) {
       int ncap = set->cap ? 2 * set->cap : 64;
       ds_rep_trial *nt = realloc(set->t, (size_t)ncap * sizeof *nt);
