@@ -398,6 +398,10 @@ int ds_safetensors_parse(const uint8_t *bytes, size_t len, const char *name, ds_
         ds_tensor *t = &out->t[out->n];
         snprintf(t->name, sizeof t->name, "%s", k);
         uint64_t off[2];
+        if (!peek(&p, '{')) {
+          fail(&p, "header: '%s' is not a tensor (an object with dtype, shape, data_offsets)", t->name);
+          goto bad;
+        }
         if (parse_tensor(&p, t, off) != 0) goto bad;
         uint64_t count = 1;
         for (int d = 0; d < t->ndim; d++) {
