@@ -105,6 +105,8 @@ int ds_model_tensors_load(ds_trainer *t, const ds_safetensors *st, char *err, si
   if (nbt >= 0) t->micro_step = nbt;
   rc = 0;
 out:
+  for (char *c = err; rc != 0 && *c; c++) /* names come from the file: one line */
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   ds_model_tensors_free(&want);
   free(params);
   free(stats);

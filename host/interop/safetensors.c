@@ -133,6 +133,9 @@ static int fail(parser *p, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(p->err + k, p->errlen - (size_t)k, fmt, ap);
   va_end(ap);
+  /* names and keys come from the file: keep the message one line */
+  for (char *c = p->err; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   return -1;
 }
 
