@@ -85,6 +85,15 @@ a=$(D eval --backend cpu --train-images "$IMAGES" --train-labels "$LABELS" --tes
 b=$(D eval --backend cpu --train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2 --checkpoint "$W/r.ckpt" --json)
 [ "${a#*test_loss}" = "${b#*test_loss}" ] || fail "the --init-from model evaluates differently: ${a:0:300} vs ${b:0:300}"
 
+# ---- 3b. the deepest model (15 hidden layers, BatchNorm, dropout: 107 tensors)
+deep=(--hidden 8,8,8,8,8,8,8,8,8,8,8,8,8,8,8 --batchnorm --dropout 0.1)
+D train "${base[@]}" "${deep[@]}" --steps 3 --save "$W/deep.ckpt" >/dev/null &&
+  D export "$W/deep.ckpt" "$W/deep.safetensors" --quiet && D export "$W/deep.ckpt" "$W/deep.npz" --quiet &&
+  D train "${base[@]}" "${deep[@]}" --epochs 0 --init-from "$W/deep.safetensors" --save "$W/deep2.ckpt" >/dev/null &&
+  D export "$W/deep2.ckpt" "$W/deep2.safetensors" --quiet || fail "the 15-layer model: train, export or --init-from failed"
+check npz "$W/deep.safetensors" "$W/deep.npz"
+check same "$W/deep.safetensors" "$W/deep2.safetensors"
+
 # ---- 4. the confusion matrix, against predict on the same held-out images
 D eval --backend cpu --train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2 --checkpoint "$W/m.ckpt" \
   --json --confusion "$W/cm.svg" >"$W/eval.json" || fail "eval --json --confusion failed"

@@ -20,11 +20,18 @@ done
 ls "$libdir"/libdescent.a "$libdir"/libdescent.so >/dev/null 2>&1 || fail "libdescent.a and libdescent.so are not both installed in $libdir"
 [ -r "$libdir/cmake/descent/descentConfig.cmake" ] || fail "no CMake package config"
 
+# A sanitizer build (make test-asan) installs a library that needs the
+# sanitizer runtimes: the example is then built with them too.
+SAN=""
+if command -v nm >/dev/null && nm -D "$libdir/libdescent.so" 2>/dev/null | grep -q '__asan_init'; then
+  SAN="-fsanitize=address,undefined"
+fi
+
 # 1. pkg-config (the shared library), built outside the source tree
 flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs descent) || fail "pkg-config --cflags --libs descent failed"
 case "$flags" in *"$SRC"*) fail "pkg-config points into the source tree: $flags" ;; esac
 cp "$SRC/examples/train_mnist.c" "$W/"
-(cd "$W" && $CC -std=c11 -Wall -Wextra -Werror train_mnist.c $flags -o train_mnist) 2>"$W/cc.log" ||
+(cd "$W" && $CC -std=c11 -Wall -Wextra -Werror $SAN train_mnist.c $flags -o train_mnist) 2>"$W/cc.log" ||
   { cat "$W/cc.log"; fail "the example does not compile against the installed library"; }
 check_run() { # NAME BINARY: run the example for 300 updates, accuracy > 0.6
   local out
@@ -40,7 +47,8 @@ check_run() { # NAME BINARY: run the example for 300 updates, accuracy > 0.6
 ldd "$W/train_mnist" 2>/dev/null | grep -q "libdescent.so" || fail "the pkg-config build did not link libdescent.so"
 
 # 2. CMake: find_package(descent) with the prefix on CMAKE_PREFIX_PATH
-if cmake -S "$SRC/examples" -B "$W/cm" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$CC" >"$W/cm.log" 2>&1 &&
+if cmake -S "$SRC/examples" -B "$W/cm" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$CC" \
+     ${SAN:+-DCMAKE_C_FLAGS="$SAN"} >"$W/cm.log" 2>&1 &&
    cmake --build "$W/cm" >>"$W/cm.log" 2>&1; then
   check_run find_package "$W/cm/train_mnist"
 else

@@ -42,8 +42,10 @@ int ds_cmd_export(int argc, char **argv) {
   int rc = npz ? ds_npz_write(out, mt.t, mt.n, err, sizeof err)
                : ds_safetensors_write(out, mt.t, mt.n, mt.meta, mt.n_meta, err, sizeof err);
   if (rc != 0) ds_fatal(DS_EXIT_RUNTIME, "export: %s", err);
-  ds_note("wrote %s: %d tensors (%s), %s", out, mt.n, ds_safetensors_meta(&(ds_safetensors){.n_meta = mt.n_meta, .meta = mt.meta}, "descent.modules"),
-          npz ? "NumPy .npz" : "safetensors");
+  char desc[256];
+  ds_mlp m;
+  if (ds_mlp_layout(&m, &ck.cfg.model, ck.n_inputs, ck.n_classes, desc, sizeof desc) == 0) ds_mlp_describe(&m, desc, sizeof desc);
+  ds_note("wrote %s: %d tensors of %s, %s", out, mt.n, desc, npz ? "a NumPy .npz archive" : "safetensors");
   ds_model_tensors_free(&mt);
   ds_checkpoint_free(&ck);
   return DS_EXIT_OK;

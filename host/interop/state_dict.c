@@ -124,7 +124,7 @@ void ds_model_tensors_build(ds_model_tensors *mt, const ds_mlp *m, const float *
     add_tensor(mt, &data, bn[l], "num_batches_tracked", DS_DTYPE_I64, 0, 0, 0, &nbt, 8);
   }
   meta_writer w = {mt, mt->arena, 0};
-  char a[32], b[32], text[2048];
+  char a[32], b[32], text[4096];
   modules_text(text, sizeof text, m);
   meta_add(&w, "format", "pt");
   meta_add(&w, "descent.version", "%s", DESCENT_VERSION);

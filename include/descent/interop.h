@@ -58,7 +58,7 @@ typedef struct {
  * metadata that rebuilds it. Owns its memory (ds_model_tensors_free). */
 typedef struct {
   int n;
-  ds_tensor t[4 * DS_MAX_LAYERS + 4];
+  ds_tensor t[7 * DS_MAX_LAYERS];  /* at most 7 a layer: Linear 2, BatchNorm1d 5 */
   int n_meta;
   ds_meta meta[32];
   char *arena;             /* the copies of data and metadata text */
