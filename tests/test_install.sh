@@ -23,7 +23,7 @@ ls "$libdir"/libdescent.a "$libdir"/libdescent.so >/dev/null 2>&1 || fail "libde
 # A sanitizer build (make test-asan) installs a library that needs the
 # sanitizer runtimes: the example is then built with them too.
 SAN=""
-if command -v nm >/dev/null && nm -D "$libdir/libdescent.so" 2>/dev/null | grep -q '__asan_init'; then
+if command -v nm >/dev/null && [ "$(nm -D "$libdir/libdescent.so" 2>/dev/null | grep -c '__asan_init')" != 0 ]; then
   SAN="-fsanitize=address,undefined"
 fi
 
@@ -44,7 +44,7 @@ check_run() { # NAME BINARY: run the example for 300 updates, accuracy > 0.6
   case "$out" in *"after 300 updates"*) ;; *) fail "$1: not 300 updates: $out" ;; esac
 }
 [ -x "$W/train_mnist" ] && check_run pkg-config "$W/train_mnist"
-ldd "$W/train_mnist" 2>/dev/null | grep -q "libdescent.so" || fail "the pkg-config build did not link libdescent.so"
+[ "$(ldd "$W/train_mnist" 2>/dev/null | grep -c "libdescent.so")" != 0 ] || fail "the pkg-config build did not link libdescent.so"
 
 # 2. CMake: find_package(descent) with the prefix on CMAKE_PREFIX_PATH
 if cmake -S "$SRC/examples" -B "$W/cm" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$CC" \
