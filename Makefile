@@ -12,10 +12,13 @@ ASAN_BUILD ?= build-asan
 # malloc to return NULL instead of ASan aborting on absurd sizes.
 ASAN_ENV ?= ASAN_OPTIONS=detect_leaks=1:exitcode=86:allocator_may_return_null=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87 LSAN_OPTIONS=exitcode=88
+# `make install PREFIX=DIR`: libdescent (.a, .so), include/descent, descent.pc,
+# the CMake package and the binary (cmake --install)
+PREFIX ?= /usr/local
 # `make fuzz`: seconds per libFuzzer harness (tests/fuzz/run.sh)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test test-asan fuzz bench clean
+.PHONY: all deps build run test test-asan fuzz bench install clean
 
 all: build
 
@@ -36,6 +39,9 @@ test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DDESCENT_SANITIZE=ON -DDESCENT_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && $(ASAN_ENV) ctest --output-on-failure -j$(JOBS)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 fuzz:
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)

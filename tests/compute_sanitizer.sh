@@ -22,7 +22,7 @@
 #
 #   tests/compute_sanitizer.sh [BUILD]        (BUILD defaults to ./build)
 #   TOOLS="memcheck initcheck" PROGRAMS="train eval" tests/compute_sanitizer.sh build
-# PROGRAMS: any of the GPU test programs' names (test_cuda_ops), train, eval,
+# PROGRAMS: any of the GPU test programs' names (test_cuda_ops), train, eval, predict,
 # playground, verify (default: all).
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -75,6 +75,7 @@ for cu in "$src"/tests/test_*.cu; do
 done
 printf '%s\t%s\n' train "$D train --backend cuda ${DATA[*]} --hidden 32,16 --batchnorm --dropout 0.2 --input-dropout 0.1 --optimizer adam --amsgrad --clip-norm 1 --schedule cosine --t-max 20 --warmup 2 --accum 2 --batch-size 32 --steps 12 --log-every 6 --log $tmp/train.csv --quiet --json --save $tmp/model.ckpt" >>"$progs"
 printf '%s\t%s\n' eval "$D eval --backend cuda ${DATA[*]} --checkpoint $tmp/model.ckpt --json" >>"$progs"
+printf '%s\t%s\n' predict "$D predict --backend cuda --checkpoint $tmp/model.ckpt --images $tmp/im --out $tmp/logits.npy" >>"$progs"
 printf '%s\t%s\n' playground "$D playground --backend cuda --fn rosenbrock --optimizer adam,rmsprop,nesterov --steps 50" >>"$progs"
 if "$D" --help | grep -q '^  verify '; then
   printf '%s\t%s\n' verify "$D verify ${DATA[*]} --hidden 32,16 --batchnorm --dropout 0.2 --optimizer adam --steps 3" >>"$progs"
@@ -83,7 +84,7 @@ fi
 if [ -n "$programs" ]; then # keep the named ones, in their order here
   awk -F '\t' -v keep=" $programs " 'index(keep, " " $1 " ")' "$progs" >"$progs.kept"
   mv "$progs.kept" "$progs"
-  [ -s "$progs" ] || die "PROGRAMS='$programs' names none of: test_*.cu programs, train, eval, playground, verify"
+  [ -s "$progs" ] || die "PROGRAMS='$programs' names none of: test_*.cu programs, train, eval, predict, playground, verify"
 fi
 export DS_SOURCE_DIR=$src DS_SHARED_DIR=${DS_SHARED_DIR:-$src/../shared} DESCENT=$D OPENBLAS_NUM_THREADS=1
 echo "compute_sanitizer: $cs ($("$cs" --version | grep -m1 -o 'Version [0-9.]*'))"

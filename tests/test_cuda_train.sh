@@ -15,7 +15,11 @@
 #      replays) train to a sane accuracy;
 #   6. real non-finite values (lr 3e38 overflows by the second update): stop
 #      mode exits 1 naming the same update as the CPU run, skip mode finishes
-#      with the CPU run's skip count and a loadable checkpoint.
+#      with the CPU run's skip count and a loadable checkpoint;
+#   7. descent predict on the GPU: its logits (.npy) agree with the CPU's to
+#      1e-4 relative (each row against its largest logit), and eval's
+#      confusion matrix on the GPU sums to the test set with the accuracy on
+#      its diagonal.
 set -u -o pipefail
 MNIST_ONLY=1 # the accuracy thresholds below are for digits
 . "$(dirname "$0")/mnist_suite.sh" test_cuda_train
@@ -109,6 +113,42 @@ sc=$(field skipped_steps "$W/nf-cpu.json"); sg=$(field skipped_steps "$W/nf-gpu.
 [ -n "$sc" ] && [ "$sc" -gt 0 ] && [ "$sg" = "$sc" ] || fail "skip mode: the GPU skipped '$sg' updates, the CPU '$sc'"
 "$DESCENT" eval --backend cuda "${DATAFLAGS[@]}" --checkpoint "$W/nf.ckpt" >/dev/null 2>"$W/err" ||
   fail "skip mode: the GPU's checkpoint does not load: $(cat "$W/err")"
+
+# ---- 7. predictions and the confusion matrix on the GPU
+"$DESCENT" predict --backend cuda --checkpoint "$W/graph.ckpt" --images "$IMAGES" --out "$W/gpu.npy" 2>"$W/err" ||
+  fail "predict on the GPU: $(cat "$W/err")"
+"$DESCENT" predict --backend cpu --checkpoint "$W/graph.ckpt" --images "$IMAGES" --out "$W/cpu.npy" 2>"$W/err" ||
+  fail "predict on the CPU: $(cat "$W/err")"
+python3 - "$W/gpu.npy" "$W/cpu.npy" <<'PY' || fail "predict: the GPU's logits differ from the CPU's"
+import array, ast, sys
+def load(path):  # a float32 .npy (format 1.0), without numpy
+    b = open(path, "rb").read()
+    hl = int.from_bytes(b[8:10], "little")
+    h = ast.literal_eval(b[10:10 + hl].decode())
+    a = array.array("f")
+    a.frombytes(b[10 + hl:])
+    return h["shape"], a
+(sg, g), (sc, c) = load(sys.argv[1]), load(sys.argv[2])
+if sg != sc:
+    sys.exit(f"shapes {sg} and {sc}")
+n, C = sc
+worst = 0.0
+for i in range(n):
+    rg, rc = g[i * C:(i + 1) * C], c[i * C:(i + 1) * C]
+    worst = max(worst, max(abs(x - y) for x, y in zip(rg, rc)) / (max(abs(v) for v in rc) or 1.0))
+print(f"test_cuda_train: predict: {n} images, GPU vs CPU logits: worst relative error {worst:.2g}")
+sys.exit(0 if worst <= 1e-4 else 1)
+PY
+"$DESCENT" eval --backend cuda "${DATAFLAGS[@]}" --checkpoint "$W/graph.ckpt" --json >"$W/eval.json" 2>"$W/err" ||
+  fail "eval on the GPU: $(cat "$W/err")"
+python3 - "$W/eval.json" <<'PY' || fail "eval on the GPU: the confusion matrix does not match: $(head -c 300 "$W/eval.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+cm = e["confusion"]
+total = sum(map(sum, cm))
+diag = sum(cm[i][i] for i in range(len(cm)))
+sys.exit(0 if total == e["test_samples"] and abs(diag / total - e["test_accuracy"]) < 1e-9 else 1)
+PY
 
 if [ "$failures" -gt 0 ]; then
   echo "test_cuda_train: $failures check(s) FAILED"

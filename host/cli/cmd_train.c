@@ -9,6 +9,7 @@
 #include "cli/presets.h"
 #include "descent/checkpoint.h"
 #include "descent/common.h"
+#include "descent/interop.h"
 #include "descent/train.h"
 #include "train/log.h"
 
@@ -203,7 +204,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   const char *backend = "auto";
   const char *optimizer = "sgd";
   int device = 0, json = 0, dry_run = 0;
-  const char *resume = NULL;
+  const char *resume = NULL, *init_from = NULL;
   eval_every every = {0, 0};
 
   ds_flag flags[96];
@@ -233,6 +234,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
     {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "nothing on stderr but errors: no progress bar, log-point lines, warnings or notes"},
     {"--save", DS_FLAG_STRING, &cfg.save_path, "FILE", "write a checkpoint at the end (atomically: FILE.tmp, then rename)", .group = "Checkpoints"},
     {"--save-every", DS_FLAG_LONG, &cfg.save_every, "N", "also write it every N epochs (0 = only at the end)", "[0,inf)"},
+    {"--init-from", DS_FLAG_STRING, &init_from, "FILE.safetensors", "start from these weights and BatchNorm statistics (descent export, or a torch.nn.Sequential state_dict); every name, shape and dtype must match the model the flags describe"},
     {"--resume", DS_FLAG_STRING, &resume, "FILE", "continue a run from its checkpoint, inside an epoch too (--epochs/--steps count from the run's start; a setting that changes the stored state is refused)"},
     {"--log", DS_FLAG_STRING, &cfg.log_path, "FILE.csv|FILE.jsonl", "one row per log point: losses, accuracies, lr, samples/s, per-layer gradient norms, update ratios, activation statistics, warnings", .group = "Monitoring"},
     {"--log-every", DS_FLAG_LONG, &cfg.log_every, "N", "a log point (evaluation, log row, stderr line) every N updates (0 = at the end of each epoch)", "[0,inf)"},
@@ -288,6 +290,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   ds_data_load(&src, &train, &test);
   ds_trainer t;
   ds_trainer_init(&t, be, &cfg, &train, &test);
+  if (init_from) ds_init_from_or_die(&t, init_from, resume != NULL);
   if (resume) {
     ds_checkpoint_resume_or_die(&t, resume);
     int done = cfg.steps > 0 ? t.step >= cfg.steps : t.epoch >= cfg.epochs;

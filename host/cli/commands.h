@@ -4,6 +4,8 @@
 
 int ds_cmd_train(int argc, char **argv);
 int ds_cmd_eval(int argc, char **argv);
+int ds_cmd_predict(int argc, char **argv);
+int ds_cmd_export(int argc, char **argv);
 int ds_cmd_playground(int argc, char **argv);
 int ds_cmd_plot(int argc, char **argv);
 int ds_cmd_verify(int argc, char **argv);

@@ -12,7 +12,9 @@ static void print_help(void) {
          "usage: descent <command> [flags]\n\n"
          "commands:\n"
          "  train        train and evaluate an MLP (descent train --help)\n"
-         "  eval         evaluate a checkpoint on a test set (descent eval --help)\n"
+         "  eval         evaluate a checkpoint on a test set: accuracy per class, confusion matrix\n"
+         "  predict      the class and class probabilities of every image of a file (CSV, .npy logits)\n"
+         "  export       a checkpoint's model as .safetensors or .npz with PyTorch state_dict names\n"
          "  playground   optimizers on the course's toy functions: CSV and pictures\n"
          "  plot         draw a training log (descent train --log): losses, accuracies, gradient norms\n"
          "  verify       the same steps on the CPU and the GPU, largest error per tensor\n"
@@ -56,6 +58,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "train") == 0) return ds_cmd_train(argc - 2, argv + 2);
   if (strcmp(cmd, "eval") == 0) return ds_cmd_eval(argc - 2, argv + 2);
+  if (strcmp(cmd, "predict") == 0) return ds_cmd_predict(argc - 2, argv + 2);
+  if (strcmp(cmd, "export") == 0) return ds_cmd_export(argc - 2, argv + 2);
   if (strcmp(cmd, "playground") == 0) return ds_cmd_playground(argc - 2, argv + 2);
   if (strcmp(cmd, "plot") == 0) return ds_cmd_plot(argc - 2, argv + 2);
   if (strcmp(cmd, "verify") == 0) return ds_cmd_verify(argc - 2, argv + 2);

@@ -11,7 +11,18 @@
  *   - row-major tensors; a batch of activations is [B, C];
  *     a weight matrix is [C_out, C_in] as in torch.nn.Linear;
  *   - gradients of parameters ACCUMULATE (+=) so that micro-batches can be
- *     summed; gradients of activations are OVERWRITTEN.
+ *     summed; gradients of activations are OVERWRITTEN;
+ *   - sizes (B, C, n) are element counts, not bytes, unless named `bytes`;
+ *     they are not checked: buffers too small for them are undefined
+ *     behaviour, as with memcpy;
+ *   - ops are asynchronous on CUDA (one stream, in issue order); download and
+ *     synchronize wait for them;
+ *   - a failed device call (CUDA, cuBLAS) prints one line naming the op and
+ *     the error and exits 1; alloc exits 1 naming `what` and the sizes.
+ * Thread safety: the CPU table's ops keep no state of their own and may run
+ * from several threads on disjoint buffers. The CUDA backend is one per
+ * process (one stream, cuBLAS handle, staging buffers and device scratch for
+ * reductions): use it from one thread at a time.
  */
 #ifndef DESCENT_BACKEND_H
 #define DESCENT_BACKEND_H
@@ -204,11 +215,15 @@ const ds_backend *ds_backend_cpu(void);
 int ds_backend_cpu_threads(void);
 
 /* The CUDA backend, or NULL with the reason in `why` (built without CUDA,
- * no driver, no device). `device` selects the GPU. */
+ * no driver, no device). `device` selects the GPU (0-based index); the
+ * first successful call picks it for the process; another index later
+ * gives NULL ("one device per process"). */
 const ds_backend *ds_backend_cuda(int device, char *why, size_t why_len);
 
-/* Resolve "cpu", "cuda" or "auto". cuda with no GPU exits 77; auto falls back
- * to the CPU with a note when CUDA support is compiled in but no GPU is found. */
+/* Resolve "cpu", "cuda" or "auto" (NULL means "cpu"). cuda with no GPU exits
+ * 77; auto falls back to the CPU with a note when CUDA support is compiled in
+ * but no GPU is found; any other name exits 2. The table returned is static:
+ * never free it. */
 const ds_backend *ds_backend_select(const char *name, int device);
 
 /* Whether CUDA support was compiled into this build. */

@@ -14,7 +14,12 @@
  * Resume is exact anywhere: the sampler's order is a pure function of (seed,
  * epoch), the position in it is stored, and dropout masks are a function of
  * (seed, micro_step); so params + stats + optimizer state + the counters are
- * the whole state of a run. */
+ * the whole state of a run.
+ *
+ * Memory: a ds_checkpoint holds HOST copies (capture downloads, restore
+ * uploads). Thread safety: reading and writing files is safe from several
+ * threads on different paths; capture and restore use the trainer (one
+ * thread at a time, see train.h). */
 #ifndef DESCENT_CHECKPOINT_H
 #define DESCENT_CHECKPOINT_H
 
@@ -57,6 +62,7 @@ int ds_checkpoint_read(const char *path, ds_checkpoint *ck, char *err, size_t er
  * previous file at path is untouched and path.tmp removed. Refuses
  * (DS_CKPT_ENONFINITE) a checkpoint with a NaN or Inf anywhere. */
 int ds_checkpoint_write(const char *path, const ds_checkpoint *ck, char *err, size_t errlen);
+/* Free the tensors (NULL ones are fine); the struct is zeroed. */
 void ds_checkpoint_free(ds_checkpoint *ck);
 
 /* Host copy of a trainer's state (downloads from the backend). */

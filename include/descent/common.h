@@ -1,5 +1,16 @@
 /* descent — common definitions: exit codes, error reporting, small helpers.
  *
+ * Errors, for the whole library: a function that cannot go on with bad
+ * input or a failed device/allocation call prints ONE line on stderr
+ * ("descent: ...", naming the file, flag or tensor) and exits the process
+ * with a DS_EXIT_* status, unless its comment says it returns an error code
+ * (the readers: ds_idx_read, ds_checkpoint_read, ds_safetensors_parse, ...,
+ * which return -1 or a DS_CKPT_* code with the message in err).
+ * Memory: every pointer in this header is host memory.
+ * Thread safety: the functions here are safe to call from several threads,
+ * except ds_set_quiet (a process-wide switch: set it before starting them);
+ * ds_fatal ends the whole process.
+ *
  * Two prefixes, as in kann: `ds_` is the public C API, `DS_` its macros and
  * constants. Ops in kernels/ are named <stem>_<backend> (linear_forward_cpu,
  * linear_forward_cuda) and are reached through the backend table only. */
@@ -43,7 +54,9 @@ __attribute__((format(printf, 1, 2)))
 void ds_note(const char *fmt, ...);
 void ds_set_quiet(int quiet);
 
-/* malloc/calloc that exit 1 with the size asked for when memory runs out. */
+/* malloc/calloc that exit 1 (DS_EXIT_RUNTIME) with the size asked for and
+ * `what` ("the parameters") when memory runs out; never return NULL. Free
+ * with free(). */
 void *ds_xmalloc(size_t bytes, const char *what);
 void *ds_xcalloc(size_t count, size_t size, const char *what);
 /* realloc that exits 1 naming `what` when memory runs out (p may be NULL). */
@@ -53,7 +66,7 @@ void *ds_xrealloc(void *p, size_t bytes, const char *what);
  * because every product they take has non-zero factors). */
 size_t ds_mul_size(size_t n, size_t m);
 
-/* Monotonic wall clock in seconds. */
+/* Monotonic wall clock in seconds (CLOCK_MONOTONIC; differences only). */
 double ds_now_seconds(void);
 
 /* Strict number parsing (common/parse.c): the whole string must be one number,

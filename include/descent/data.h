@@ -1,4 +1,9 @@
-/* descent — datasets: IDX files (raw or gzip) and the known locations. */
+/* descent — datasets: IDX files (raw or gzip) and the known locations.
+ *
+ * Memory: everything here is host memory (the trainer uploads the bytes to
+ * its backend once). Thread safety: the functions keep no state; different
+ * objects may be used from different threads. Errors: the readers return -1
+ * with one line in err; the loaders exit (see each). */
 #ifndef DESCENT_DATA_H
 #define DESCENT_DATA_H
 
@@ -30,6 +35,7 @@ int ds_idx_read(const char *path, uint32_t expect_magic, ds_idx *out, char *err,
 /* The same, from bytes in memory (the fuzzer's entry point). `name` labels messages. */
 int ds_idx_parse(const uint8_t *bytes, size_t len, const char *name, uint32_t expect_magic,
                  ds_idx *out, char *err, size_t errlen);
+/* Free the data (idx->data); the struct may be reused. */
 void ds_idx_free(ds_idx *idx);
 
 /* A labelled image set: n items of d bytes, labels in [0, n_classes). */
@@ -58,6 +64,7 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
  * (--test-fraction, which reads that file). n_classes is the largest label
  * + 1. Exits 2 with a message on bad input. */
 void ds_data_load_test(const ds_data_source *src, ds_dataset *test);
+/* Free images and labels (NULL is fine). */
 void ds_dataset_free(ds_dataset *d);
 
 /* Where a named dataset lives ("fashion-mnist", "mnist"); NULL if unknown. */

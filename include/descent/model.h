@@ -10,7 +10,12 @@
  *
  * A hidden layer l computes
  *   z = x W^T + b  ->  [BatchNorm]  ->  activation  ->  [dropout]
- * and the output layer computes logits = x W^T + b. */
+ * and the output layer computes logits = x W^T + b.
+ *
+ * Memory: views are offsets in floats into buffers the caller owns; the
+ * functions here fill or read HOST copies. Thread safety: pure functions of
+ * their arguments. The trainer's buffers in backend memory have the same
+ * layout (include/descent/train.h). */
 #ifndef DESCENT_MODEL_H
 #define DESCENT_MODEL_H
 
@@ -66,22 +71,32 @@ typedef struct {
   size_t n_stats;          /* BN running statistics */
 } ds_mlp;
 
+/* No hidden layers, relu (leaky slope 0.01), BatchNorm off (momentum 0.1,
+ * eps 1e-5), no dropout, inverted dropout form, init auto. */
 void ds_mlp_spec_defaults(ds_mlp_spec *spec);
 
-/* Compute the layout. Returns 0, or -1 with a message in err. */
+/* Compute the layout of spec for n_inputs pixels and n_classes outputs.
+ * Returns 0, or -1 with a message in err (more than DS_MAX_LAYERS - 1 hidden
+ * layers, a width < 1). */
 int ds_mlp_layout(ds_mlp *m, const ds_mlp_spec *spec, int n_inputs, int n_classes,
                   char *err, size_t errlen);
 
-/* Initialise host copies of the parameters and statistics (Philox, keyed by seed). */
+/* Initialise host copies of the parameters params[m->n_params] and
+ * statistics stats[m->n_stats] (Philox, keyed by seed): weights by spec.init,
+ * biases 0 (PyTorch init: uniform), gamma 1, beta 0, running mean 0, running
+ * variance 1. The same seed gives the same bits on every machine. */
 void ds_mlp_init_params(const ds_mlp *m, float *params, float *stats, uint64_t seed);
 
-/* Short description, e.g. "784-256-128-10 relu bn dropout=0.2". */
+/* Short description into buf[len] (truncated to fit), e.g.
+ * "784-256-128-10 relu batchnorm dropout=0.2 (235146 parameters)". */
 void ds_mlp_describe(const ds_mlp *m, char *buf, size_t len);
 
 /* Name of the tensor holding flat parameter index i, layers counted from 1:
  * "fc2 weight", "fc1 bias", "fc1 batchnorm gamma"; "parameter i" past the end. */
 void ds_mlp_param_name(const ds_mlp *m, size_t i, char *buf, size_t len);
 
+/* "relu", "leaky_relu", "tanh", "sigmoid" (static strings), and back:
+ * parse returns 0, or -1 for another name (*out untouched). */
 const char *ds_activation_name(ds_activation a);
 int ds_activation_parse(const char *s, ds_activation *out);
 

@@ -12,7 +12,11 @@
  *      on weight matrices only (index < n_decay) unless --decay-all
  *   4. the optimizer's own update with lr = schedule(t) (t = updates already applied)
  * Gradient accumulation happens before 1: the gradient buffer then holds the
- * mean over the K micro-batches. */
+ * mean over the K micro-batches.
+ *
+ * Memory: configurations and scalars are host structs; ds_optim_buffers
+ * point into BACKEND memory (the trainer's flat buffers). Thread safety:
+ * the functions here are pure. */
 #ifndef DESCENT_OPTIM_H
 #define DESCENT_OPTIM_H
 
@@ -106,7 +110,8 @@ extern const ds_optim_default_row ds_optim_default_rows[5];
  * betas (0.9, 0.999), no momentum, no schedule, for every optimizer. */
 void ds_optim_defaults(ds_optim_config *cfg, ds_optimizer kind);
 
-/* Learning rate after the schedule for update index t (0 for the first). */
+/* Learning rate after the schedule for update index t (0 for the first),
+ * before AdaGrad's lr_decay; a pure function of cfg and t. */
 double ds_schedule_lr(const ds_optim_config *cfg, long t);
 
 /* All per-step scalars of an update. The schedule sees t, the number of
@@ -122,9 +127,12 @@ ds_optim_scalars ds_optim_scalars_at(const ds_optim_config *cfg, long t, long ep
 /* Parse an optimizer name ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
  * "adam", "adamw"); fills kind and the implied momentum/nesterov. 0 on success. */
 int ds_optim_parse_name(const char *name, ds_optim_config *cfg);
+/* The name of a kind ("sgd", "adagrad", "rmsprop", "adam", "adamw"), static. */
 const char *ds_optim_name(ds_optimizer kind);
 
-/* Check the configuration; on error write a message naming the flag and return -1. */
+/* Check the configuration (finite values in range: lr >= 0, momentum,
+ * betas and eps in their ranges, flags that fit the optimizer); 0, or -1
+ * with a message naming the flag in err. */
 int ds_optim_validate(const ds_optim_config *cfg, char *err, size_t errlen);
 
 #ifdef __cplusplus

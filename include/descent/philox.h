@@ -12,7 +12,10 @@
  * (element / 4 is taken modulo 2^32: streams repeat beyond 2^34 elements, far
  * past any tensor here) where `stream` names the consumer: dropout of layer l is DS_STREAM_DROPOUT + l,
  * initialisation of parameter tensor i is DS_STREAM_INIT + i, the sampler
- * uses DS_STREAM_SAMPLER. */
+ * uses DS_STREAM_SAMPLER.
+ *
+ * Every function is a pure inline function of its arguments (host and
+ * device code): thread-safe, no state, no errors. */
 #ifndef DESCENT_PHILOX_H
 #define DESCENT_PHILOX_H
 

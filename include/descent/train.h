@@ -1,5 +1,15 @@
 /* descent — the trainer: flat buffers on a backend, forward, backward, update,
- * evaluation, and the epoch loop. */
+ * evaluation, and the epoch loop.
+ *
+ * Memory: in ds_trainer, pointers named h_* and the host state are host
+ * memory; every other buffer (params, grads, stats, opt, the data, the
+ * workspaces, d_*) is BACKEND memory (device memory on CUDA): read it with
+ * be->download. Errors: the functions exit with one line on bad input
+ * (2: a model or optimizer that cannot be built) and on runtime failures
+ * (1: out of memory, a device error, a diverged run with
+ * DS_NONFINITE_STOP). Thread safety: a trainer is used by one thread at a
+ * time; with the CUDA backend, one thread in the process (backend.h);
+ * ds_train_run handles SIGINT for the process while it runs. */
 #ifndef DESCENT_TRAIN_H
 #define DESCENT_TRAIN_H
 
@@ -59,6 +69,9 @@ typedef struct {
 
 #define DS_SEED_FROM_SEED UINT64_MAX
 
+/* The command line's defaults: 784-style MLP 256,128 relu, SGD lr 0.1, 10
+ * epochs, batch 64, shuffle, seed 1, eval batches of 1000, no logging, no
+ * checkpoints. */
 void ds_train_config_defaults(ds_train_config *c);
 
 /* The per-update values the device part of an update reads from backend
@@ -145,9 +158,15 @@ typedef struct {
   long fault_at;           /* DESCENT_FAULT_AT_UPDATE: inject a device fault at this update (0: never) */
 } ds_trainer;
 
-/* Build the trainer: layout, init, uploads. Exits with a message on failure. */
+/* Build the trainer on backend be: the model of cfg for train's image size
+ * and class count, its initial parameters (seeded), the optimizer state,
+ * the validation split, and the data (both sets uploaded as bytes: train
+ * and test may be freed afterwards). Exits 2 on a configuration that cannot
+ * be built (naming the flag), 1 when the backend's memory is too small
+ * (checked before allocating). */
 void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config *cfg,
                      const ds_dataset *train, const ds_dataset *test);
+/* Free every buffer (host and backend); the struct is zeroed. */
 void ds_trainer_free(ds_trainer *t);
 
 /* Forward pass for B rows already gathered into t->x; leaves logits in the
@@ -165,7 +184,10 @@ void ds_trainer_backward(ds_trainer *t, const float *params, int B, const uint64
  * or, on a backend with graphs, as one replay of a captured graph. */
 int ds_trainer_update(ds_trainer *t, int k);
 
-/* Evaluate on the test (or any byte-) set in inference mode. */
+/* Evaluate n rows of images[n, t->d] and labels[n] (BACKEND memory, e.g.
+ * t->test_images, t->test_labels) in inference mode: *loss the mean
+ * cross-entropy (nats), *accuracy the fraction whose first largest logit is
+ * the label. Synchronises. */
 void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *labels, int n,
                          double *loss, double *accuracy);
 

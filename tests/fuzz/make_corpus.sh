@@ -5,6 +5,7 @@
 # idx/: valid and broken IDX files, raw and gzip (written here byte by byte).
 # checkpoint/: real checkpoints of tiny models from `descent train --save`, one
 #   per optimizer-state layout. flags/: argv vectors, NUL-separated.
+# safetensors/: `descent export` of those checkpoints and broken variants.
 set -euo pipefail
 D=${1:?usage: make_corpus.sh path/to/descent}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,6 +54,31 @@ tiny=(train --backend cpu --train-images "$tmp/ti" --train-labels "$tmp/tl" --te
 "$D" "${tiny[@]}" --optimizer adam --steps 1 --standardize --val-fraction 0.25 --on-nonfinite skip \
   --save "$C/checkpoint/adam-mid-epoch.ckpt" >/dev/null
 
+# safetensors/: exports of the checkpoints above, one rewritten by the
+# safetensors package, one with escapes, and broken variants (tests/export_check.py)
+S=$C/safetensors
+rm -f "$S"/*.safetensors
+mkdir -p "$S"
+for c in momentum-bn sgd adagrad-linear rmsprop-centered; do
+  "$D" export "$C/checkpoint/$c.ckpt" "$S/$c.safetensors" --quiet
+done
+if python3 -c 'import numpy, safetensors' 2>/dev/null; then
+  python3 "$here/../export_check.py" malformed "$S/momentum-bn.safetensors" "$tmp"
+  for f in header-beyond-file overlap gap dtype-f16 trailing extra-name size-mismatch not-json; do
+    cp "$tmp/$f.safetensors" "$S/bad-$f.safetensors"
+  done
+  python3 "$here/../export_check.py" resave "$S/sgd.safetensors" "$S/sgd-by-safetensors-package.safetensors"
+  python3 - "$S/escapes.safetensors" <<'PY'
+import sys
+import numpy as np
+from safetensors.numpy import save_file
+save_file({"a\u00e9\"b": np.zeros((2, 0), np.float32), "n": np.array(3, np.int64)}, sys.argv[1],
+          metadata={"k\n\u2603": "v\\\U0001F600"})
+PY
+else
+  echo "make_corpus: numpy/safetensors not importable: only the exported safetensors seeds" >&2
+fi
+
 argv() { local name=$1; shift; printf '%s\0' "$@" | head -c -1 > "$C/flags/$name"; }
 argv lr --lr 0.1
 argv adam --optimizer adam --lr 1e-3 --beta1 0.9 --beta2 0.999 --eps 1e-8 --amsgrad
@@ -66,4 +92,4 @@ argv own --hidden 256,128 --int 5 --any-int -3 --long 12 --u64 18446744073709551
 argv equals --lr=0.5 --hidden=none --momentum-form=keras
 argv bad --lr 0.1x --bogus
 argv help --any 1 --help
-echo "corpus: $(ls "$C/idx" | wc -l) idx, $(ls "$C/checkpoint" | wc -l) checkpoint, $(ls "$C/flags" | wc -l) flags seeds"
+echo "corpus: $(ls "$C/idx" | wc -l) idx, $(ls "$C/checkpoint" | wc -l) checkpoint, $(ls "$C/flags" | wc -l) flags, $(ls "$C/safetensors" | wc -l) safetensors seeds"

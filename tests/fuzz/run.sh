@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.." || exit 1
 secs=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(idx checkpoint flags)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(idx checkpoint flags safetensors)
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
