@@ -6,14 +6,25 @@
 #include <stdlib.h>
 #include <time.h>
 
+static char fatal_prefix[32];
+static void (*fatal_end)(int code);
+
+void ds_set_fatal_hook(const char *prefix, void (*end)(int code)) {
+  snprintf(fatal_prefix, sizeof fatal_prefix, "%s", prefix ? prefix : "");
+  fatal_end = end;
+}
+
 void ds_fatal(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fflush(stdout);
   fputs("descent: ", stderr);
+  fputs(fatal_prefix, stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
+  fflush(stderr);
+  if (fatal_end) fatal_end(code);
   exit(code);
 }
 

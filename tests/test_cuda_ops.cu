@@ -607,9 +607,9 @@ static void test_dropout(void) {
           fill(x, n, -2.0, 2.0);
           fill(dy, n, -1.0, 1.0);
           float *y_c = hvec(n), *yt_c = hvec(n), *dx_c = hvec(n);
-          cpu->dropout_forward(y_c, x, n, p, f, 1, seed, stream, &step);
-          cpu->dropout_forward(yt_c, x, n, p, f, 0, seed, stream, &step);
-          cpu->dropout_backward(dx_c, dy, n, p, f, seed, stream, &step);
+          cpu->dropout_forward(y_c, x, n, p, f, 1, seed, stream, 0, &step);
+          cpu->dropout_forward(yt_c, x, n, p, f, 0, seed, stream, 0, &step);
+          cpu->dropout_backward(dx_c, dy, n, p, f, seed, stream, 0, &step);
           uint64_t *d_step = (uint64_t *)gpu->alloc(sizeof step, "the dropout key"); /* read on the device */
           gpu->upload(d_step, &step, sizeof step);
           float *xb = dvec(n + 1), *yb = dvec(n + 1), *dyb = dvec(n + 1), *dxb = dvec(n + 1);
@@ -617,8 +617,8 @@ static void test_dropout(void) {
           gpu->upload(d_x, x, n * sizeof(float));
           gpu->upload(d_dy, dy, n * sizeof(float));
           long before = ds_cuda_launch_count();
-          gpu->dropout_forward(d_y, d_x, n, p, f, 1, seed, stream, d_step);
-          gpu->dropout_backward(d_dx, d_dy, n, p, f, seed, stream, d_step);
+          gpu->dropout_forward(d_y, d_x, n, p, f, 1, seed, stream, 0, d_step);
+          gpu->dropout_backward(d_dx, d_dy, n, p, f, seed, stream, 0, d_step);
           CHECK(launches_since(before) == 2, "dropout: %ld launches for forward+backward, want 2", launches_since(before));
           float *y_g = from_gpu(d_y, n), *dx_g = from_gpu(d_dx, n);
           char what[128];
@@ -628,13 +628,13 @@ static void test_dropout(void) {
           snprintf(w2, sizeof w2, "%s backward", what);
           check_equal_array(w2, dx_g, dx_c, n);
           /* inference */
-          gpu->dropout_forward(d_y, d_x, n, p, f, 0, seed, stream, NULL); /* inference reads no key */
+          gpu->dropout_forward(d_y, d_x, n, p, f, 0, seed, stream, 0, NULL); /* inference reads no key */
           free(y_g);
           y_g = from_gpu(d_y, n);
           snprintf(w2, sizeof w2, "%s inference", what);
           check_equal_array(w2, y_g, yt_c, n);
           /* in place, as the trainer's backward uses it */
-          gpu->dropout_backward(d_dy, d_dy, n, p, f, seed, stream, d_step);
+          gpu->dropout_backward(d_dy, d_dy, n, p, f, seed, stream, 0, d_step);
           free(dx_g);
           dx_g = from_gpu(d_dy, n);
           snprintf(w2, sizeof w2, "%s backward in place", what);
@@ -708,13 +708,13 @@ static void hidden_case(int B, int C, int bn, ds_activation act, float p, int tr
   } else {
     gpu->activation_forward(d_a[1], d_z, n, act, hs.slope);
   }
-  if (has_dropout) gpu->dropout_forward(d_o[1], d_a[1], n, p, hs.form, training, hs.seed, hs.stream, d_step);
+  if (has_dropout) gpu->dropout_forward(d_o[1], d_a[1], n, p, hs.form, training, hs.seed, hs.stream, 0, d_step);
   if (training) {
     before = ds_cuda_launch_count();
     gpu->hidden_backward(d_dz[0], d_dg[0], d_db[0], d_dout[0], d_a[0], d_z, d_mean[0], d_rstd[0], d_gamma, B, C,
                          has_dropout, &hs, d_step);
     CHECK(launches_since(before) == 1, "hidden_backward: %ld launches, want 1", launches_since(before));
-    if (has_dropout) gpu->dropout_backward(d_dout[1], d_dout[1], n, p, hs.form, hs.seed, hs.stream, d_step);
+    if (has_dropout) gpu->dropout_backward(d_dout[1], d_dout[1], n, p, hs.form, hs.seed, hs.stream, 0, d_step);
     if (bn) {
       gpu->activation_backward(d_dout[1], d_dout[1], d_a[1], n, act, hs.slope);
       gpu->batchnorm_backward(d_dz[1], d_dg[1], d_db[1], d_dout[1], d_z, d_mean[1], d_rstd[1], d_gamma, B, C);

@@ -4,7 +4,8 @@
 #
 # Rooms, top to bottom (README "Layout"):
 #   host/cli                          the binary: may use everything below
-#   host/train                        the engine: kernels, datasets, common
+#   host/train                        the engine: host/dist, kernels, datasets, common
+#   host/dist                         several processes (MPI, NCCL): kernels, common
 #   host/plot -> host/playground      pictures; the playground's toy runs
 #   kernels (the backend interface and its ops), datasets, common
 #
@@ -32,7 +33,8 @@ check_includes() { # ROOM... -- PATTERN MESSAGE
   [ -z "$hits" ] || fail "$msg:"$'\n'"$hits"
 }
 check_includes kernels datasets common -- 'host/|cli/|train/|plot/|playground/' "a lower layer includes a host header"
-check_includes host/train host/plot host/playground -- 'cli/' "the engine includes a command-line header"
+check_includes host/train host/dist host/plot host/playground -- 'cli/' "the engine includes a command-line header"
+check_includes host/dist -- 'train/|plot/|playground/' "host/dist includes a header of a room above it"
 check_includes host/train -- 'plot/|playground/' "host/train includes host/plot or host/playground"
 check_includes host/playground -- 'train/|plot/' "host/playground includes host/train or host/plot"
 check_includes host/plot -- 'train/' "host/plot includes host/train"
@@ -57,8 +59,9 @@ result=$(awk -v rooms="$ROOMS" '
     n = split(rooms, r, "\n")
     for (i = 1; i <= n; i++) { split(r[i], kv, " "); room[kv[1]] = kv[2] }
     # the rooms each room may call, besides its own
-    ok["host/cli"] = "host/train host/plot host/playground kernels datasets common"
-    ok["host/train"] = "kernels datasets common"
+    ok["host/cli"] = "host/train host/dist host/plot host/playground kernels datasets common"
+    ok["host/train"] = "host/dist kernels datasets common"
+    ok["host/dist"] = "kernels common"
     ok["host/plot"] = "host/playground common"
     ok["host/playground"] = "kernels common"
     ok["kernels"] = "common"

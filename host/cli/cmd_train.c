@@ -9,6 +9,7 @@
 #include "descent/checkpoint.h"
 #include "descent/common.h"
 #include "descent/train.h"
+#include "dist/dist.h"
 #include "train/log.h"
 
 
@@ -40,6 +41,7 @@ static const char *train_summary =
     "Progress and one line per log point go to stderr; --json prints one JSON object on stdout.";
 
 int ds_cmd_train(int argc, char **argv) {
+  ds_dist_init(); /* under mpirun: join the job (host/dist) */
   ds_train_config cfg;
   ds_train_config_defaults(&cfg);
   ds_data_source src = {0};
@@ -67,6 +69,7 @@ int ds_cmd_train(int argc, char **argv) {
     {"--tf32", DS_FLAG_BOOL, &cfg.tf32, NULL, "CUDA: TF32 tensor-core GEMMs (10-bit mantissa inputs; default full FP32)"},
     {"--deterministic", DS_FLAG_BOOL, &cfg.deterministic, NULL, "bit-identical runs for the same flags, GPU model and library versions; both backends always give them (see README, Determinism)"},
     {"--no-graph", DS_FLAG_BOOL, &cfg.no_graph, NULL, "CUDA: run every op eagerly instead of replaying the training step as one captured CUDA graph (debugging)"},
+    {"--sync-bn", DS_FLAG_BOOL, &cfg.sync_bn, NULL, "under mpirun: BatchNorm statistics of the whole global batch (all-reduced), not of each process's slice"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results as the last line of stdout"},
     {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "nothing on stderr but errors: no progress bar, log-point lines, warnings or notes"},
     {"--save", DS_FLAG_STRING, &cfg.save_path, "FILE", "write a checkpoint at the end (atomically: FILE.tmp, then rename)", .group = "Checkpoints"},
@@ -85,6 +88,7 @@ int ds_cmd_train(int argc, char **argv) {
   ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
   const ds_optim_config *resolved = &cfg.optim;
   ds_cli_optim_check_flags("train", flags, &resolved, 1);
+  ds_dist_train_setup(&cfg, &src, backend, resume, optimizer, &json, &device); /* several processes: checks, rank 0 writes */
   if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
   /* the outputs now, before the data loads and any update runs */
   char err[1024];
@@ -102,6 +106,7 @@ int ds_cmd_train(int argc, char **argv) {
   if (cfg.epochs == 0 && cfg.steps == 0 && !resume)
     ds_note("--epochs 0: nothing is trained; the initial model is evaluated");
   const ds_backend *be = ds_backend_select(backend, device);
+  ds_dist_use_backend(be);
   if (cfg.tf32 && !be->set_tf32 && !cfg.quiet) ds_note("--tf32 has no effect on the %s backend (FP32 throughout)", be->name);
   ds_dataset train, test;
   ds_data_load(&src, &train, &test);
@@ -143,7 +148,7 @@ int ds_cmd_train(int argc, char **argv) {
            ds_json_number(vl, sizeof vl, r.test_loss), ds_json_number(va, sizeof va, r.test_accuracy), r.eval_step,
            r.eval_epochs, json_monitoring(extra, sizeof extra, &cfg, &r), t.graph_replays,
            r.interrupted ? "true" : "false", r.seconds, r.samples_per_second);
-  } else if (!r.interrupted) {
+  } else if (!r.interrupted && ds_dist_writes()) {
     char state[128] = "";
     if (r.eval_step != r.steps)
       snprintf(state, sizeof state, "; the figures are of the state after update %ld (%s)", r.eval_step, eval_ep);
@@ -152,8 +157,10 @@ int ds_cmd_train(int argc, char **argv) {
            ds_format_number(l, sizeof l, r.test_loss), ep, r.steps, r.steps == 1 ? "" : "s", r.seconds, state);
   }
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
+  ds_dist_dump_params(be, t.params, t.model.n_params);
   ds_trainer_free(&t);
   ds_dataset_free(&train);
   ds_dataset_free(&test);
+  ds_dist_finalize(cfg.quiet);
   return r.interrupted ? DS_EXIT_INTERRUPTED : DS_EXIT_OK;
 }

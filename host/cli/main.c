@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "descent/backend.h"
 #include "descent/common.h"
+#include "dist/dist.h"
 
 static void print_help(void) {
   printf("descent %s — train multilayer perceptrons on the CPU or an NVIDIA GPU\n\n"
@@ -17,7 +18,7 @@ static void print_help(void) {
          "  verify       the same steps on the CPU and the GPU, largest error per tensor\n\n"
          "flags:\n"
          "  --help       this text\n"
-         "  --version    version, CUDA support, the device found\n\n"
+         "  --version    version, CUDA, MPI and NCCL support, the device found\n\n"
          "exit status: 0 success, 1 runtime failure (I/O, device, numerical),\n"
          "             2 bad usage or input, 77 a GPU was asked for and none is present\n",
          DESCENT_VERSION);
@@ -26,6 +27,8 @@ static void print_help(void) {
 static void print_version(void) {
   printf("descent %s\n", DESCENT_VERSION);
   printf("cpu: %s\n", ds_backend_cpu()->device);
+  char dist[160];
+  printf("mpi: %s\n", ds_dist_describe(dist, sizeof dist)); /* data-parallel training (mpirun) */
   if (!ds_cuda_compiled()) {
     printf("cuda: not compiled in\n");
     return;
