@@ -2,10 +2,10 @@
 # Install what descent needs and is missing, with apt-get (sudo only when not
 # root). A no-op when everything is there; a note (not a failure) on a machine
 # without apt-get, where the build falls back to the built-in GEMM.
-#   scripts/deps.sh        what `make build/run/test` need
+#   scripts/deps.sh        what `make build/run/test` need (Open MPI: mpirun, data-parallel training)
 #   scripts/deps.sh fuzz   also clang and its libFuzzer runtime (`make fuzz` only)
 set -euo pipefail
-pkgs=(cmake make gcc zlib1g-dev libopenblas-dev dataset-fashion-mnist)
+pkgs=(cmake make gcc zlib1g-dev libopenblas-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist)
 fuzz=0
 if [ "${1:-}" = fuzz ]; then
   fuzz=1

@@ -115,7 +115,7 @@ DESCENT_DIST_DUMP="$W/p2" "${MPIRUN[@]}" -np 2 "$DESCENT" "${PLAIN[@]}" --save "
 python3 "$W/compare.py" "$W/p2.ckpt" "$W/p1.ckpt" || fail "no BatchNorm: 2 ranks x 64 vs 1 rank x 128 differ beyond 1e-5"
 cmp -s "$W/p2.rank0" "$W/p2.rank1" || fail "no BatchNorm: the two ranks' parameters are not bit-identical"
 SGD=(train "${DATA[@]}" --test-fraction 0.2 --hidden 32,16 --batchnorm --sync-bn --dropout 0.2 --lr 0.1
-     --batch-size 128 --steps 50 --log-every 25 --seed 3 --quiet)
+     --batch-size 128 --steps 20 --seed 3 --quiet)
 "${MPIRUN[@]}" -np 2 "$DESCENT" "${SGD[@]}" --save "$W/s2.ckpt" >/dev/null 2>"$W/err" || fail "2 ranks, SGD: exit $?"
 "$DESCENT" "${SGD[@]}" --save "$W/s1.ckpt" >/dev/null || fail "1 rank, SGD: exit $?"
 python3 "$W/compare.py" "$W/s2.ckpt" "$W/s1.ckpt" || fail "SGD, --sync-bn: every parameter (pre-BatchNorm biases too) should agree to 1e-5"
@@ -139,9 +139,6 @@ R=(train "${DATA[@]}" --test-fraction 0.8 --hidden 32,16 --batchnorm --sync-bn -
   fail "resume: the second epoch on 1 rank: exit $? ($(cat "$W/err"))"
 "$DESCENT" "${R[@]}" --epochs 2 --save "$W/r0.ckpt" >/dev/null || fail "resume: 2 epochs on 1 rank: exit $?"
 python3 "$W/compare.py" "$W/r2.ckpt" "$W/r0.ckpt" "${PREBN[@]}" || fail "1 epoch on 2 ranks + 1 on 1 rank differs from 2 epochs on 1 rank"
-"${MPIRUN[@]}" -np 2 "$DESCENT" "${R[@]}" --epochs 2 --resume "$W/r1.ckpt" --save "$W/r3.ckpt" >/dev/null 2>"$W/err" ||
-  fail "resume on 2 ranks: exit $? ($(tail -n 3 "$W/err"))"
-python3 "$W/compare.py" "$W/r3.ckpt" "$W/r0.ckpt" "${PREBN[@]}" >/dev/null || fail "1+1 epochs on 2 ranks differ from 2 epochs on 1 rank"
 
 # ---- 5. a fault on rank 1 (update 100: in the second epoch of 63 updates)
 echo "test_dist: $(date +%T) 5. a fault on"

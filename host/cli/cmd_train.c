@@ -94,7 +94,7 @@ int ds_cmd_train(int argc, char **argv) {
   char err[1024];
   int code;
   if (cfg.log_path && ds_log_check(cfg.log_path, &code, err, sizeof err) != 0) ds_fatal(code, "train: %s", err);
-  if (cfg.save_path && (code = ds_output_check("--save", cfg.save_path, err, sizeof err)) != 0)
+  if (cfg.save_path && ds_dist_writes() && (code = ds_output_check("--save", cfg.save_path, err, sizeof err)) != 0)
     ds_fatal(code, "train: %s", err);
   if (cfg.log_path && cfg.save_path && ds_same_output(cfg.log_path, cfg.save_path))
     ds_fatal(DS_EXIT_USAGE, "train: --log %s and --save %s name the same file", cfg.log_path, cfg.save_path);
