@@ -266,7 +266,17 @@ void ds_dist_train_setup(ds_train_config *cfg, const ds_data_source *src, const 
 }
 
 void ds_dist_use_backend(const ds_backend *be) {
-  if (dist.size <= 1 || !be->native_stream) return;
+  if (dist.size <= 1) return;
+#ifdef DS_HAVE_MPI
+  /* --backend auto can choose differently per rank (a rank whose GPU is missing falls back to the CPU) */
+  char ranks[400];
+  int n = compare_across(hash_text(0xcbf29ce484222325ull, be->name), ranks, sizeof ranks);
+  if (n > 0)
+    collective_fail(DS_EXIT_USAGE, "train: the processes run on different backends: rank%s %s differ%s from rank 0 "
+                    "(rank 0: %s); give every process a GPU (rank r uses --device + its rank on the machine) or choose "
+                    "--backend cpu", n == 1 ? "" : "s", ranks, n == 1 ? "s" : "", be->name);
+#endif
+  if (!be->native_stream) return;
 #ifdef DS_HAVE_NCCL
   ncclUniqueId id;
   if (dist.rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
