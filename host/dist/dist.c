@@ -280,7 +280,7 @@ void ds_dist_use_backend(const ds_backend *be) {
 #ifdef DS_HAVE_NCCL
   ncclUniqueId id;
   if (dist.rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
-  MPI_CHECK(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD));
+  ds_dist_broadcast_host(&id, sizeof id, 0);
   NCCL_CHECK(ncclCommInitRank(&nccl_comm, dist.size, id, dist.rank));
   dist.nccl = 1;
 #else
@@ -334,6 +334,21 @@ void ds_dist_allreduce_double(const ds_backend *be, double *buf, size_t n) {
   allreduce_backend(be, buf, n, 1);
 #else
   (void)be, (void)buf, (void)n;
+#endif
+}
+
+void ds_dist_broadcast_host(void *buf, size_t bytes, int root) {
+  if (dist.size <= 1) return;
+#ifdef DS_HAVE_MPI
+  char *p = buf;
+  while (bytes > 0) { /* MPI counts are ints */
+    int k = bytes > (size_t)(1 << 30) ? 1 << 30 : (int)bytes;
+    MPI_CHECK(MPI_Bcast(p, k, MPI_BYTE, root, MPI_COMM_WORLD));
+    p += k;
+    bytes -= (size_t)k;
+  }
+#else
+  (void)buf, (void)bytes, (void)root;
 #endif
 }
 

@@ -85,6 +85,9 @@ int ds_dist_graph_safe(const ds_backend *be);
 void ds_dist_allreduce_float(const ds_backend *be, float *buf, size_t n);
 void ds_dist_allreduce_double(const ds_backend *be, double *buf, size_t n);
 
+/* bytes of buf (HOST memory) from rank `root` to every process (MPI_Bcast). */
+void ds_dist_broadcast_host(void *buf, size_t bytes, int root);
+
 /* buf[n] (HOST memory) = its sum over all processes (MPI_Allreduce). */
 void ds_dist_sum_host(double *buf, size_t n);
 /* Whether `flag` is non-zero on any process. */
