@@ -27,6 +27,9 @@ for be in "${backends[@]}"; do
   run "$build/bench/bench_optim" --backend "$be" --params "$sizes" --json >>"$out/optim.jsonl"
   run "$build/bench/bench_train" --backend "$be" --batch-size "$batches" --steps "$steps" --json >>"$out/train.jsonl"
 done
+# data parallel (mpirun, CPU ranks) where MPI is compiled in
+dist_table=$(bash "$here/bench_dist.sh" "$build") || dist_table=""
+[ -z "$dist_table" ] || cmds+=("bench/bench_dist.sh $build")
 have_torch=0
 if python3 -c 'import torch' 2>/dev/null; then
   have_torch=1
@@ -64,6 +67,12 @@ res="$here/results/$(date +%F)-$device.md"
   echo "## Training step (bench_train)"
   echo
   python3 "$here/compare.py" train-table "$out/train.jsonl"
+  if [ -n "$dist_table" ]; then
+    echo
+    echo "## Data parallel on the CPU (bench_dist.sh)"
+    echo
+    echo "$dist_table"
+  fi
   if [ $have_torch = 1 ]; then
     echo
     echo "## Against PyTorch (same machine, same run)"

@@ -9,6 +9,13 @@
 static void (*fatal_hook)(int code, const char *message);
 
 void ds_set_fatal_hook(void (*hook)(int code, const char *message)) { fatal_hook = hook; }
+static char fatal_prefix[32];
+static void (*fatal_end)(int code);
+
+void ds_set_fatal_end(const char *prefix, void (*end)(int code)) {
+  snprintf(fatal_prefix, sizeof fatal_prefix, "%s", prefix ? prefix : "");
+  fatal_end = end;
+}
 
 void ds_fatal(int code, const char *fmt, ...) {
   char msg[8192];
@@ -17,10 +24,12 @@ void ds_fatal(int code, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   fflush(stdout);
-  fprintf(stderr, "descent: %s\n", msg);
+  fprintf(stderr, "descent: %s%s\n", fatal_prefix, msg);
+  fflush(stderr);
   void (*hook)(int, const char *) = fatal_hook;
   fatal_hook = NULL; /* once: a failure inside the hook exits plainly */
   if (hook) hook(code, msg);
+  if (fatal_end) fatal_end(code);
   exit(code);
 }
 

@@ -68,6 +68,11 @@ static ds_backend cpu_backend = {
   /* no TF32, always deterministic, no graphs: those hooks stay NULL */
   .inject_fault = cpu_inject_fault,
   .memory_available = cpu_memory_available,
+  .batchnorm_sums = batchnorm_sums_cpu,
+  .batchnorm_forward_synced = batchnorm_forward_synced_cpu,
+  .batchnorm_backward_sums = batchnorm_backward_sums_cpu,
+  .batchnorm_backward_synced = batchnorm_backward_synced_cpu,
+  /* native_stream NULL: ops run on the calling thread */
 };
 
 int ds_backend_cpu_threads(void) { return gemm_cpu_threads(); }

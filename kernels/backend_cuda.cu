@@ -205,6 +205,9 @@ static size_t cuda_memory_available(void) {
   return free_b;
 }
 
+/* The stream every op runs on, for NCCL (host/dist) to enqueue on. */
+static void *cuda_native_stream(void) { return (void *)ds_cuda.stream; }
+
 /* ---- the table and device selection ------------------------------------------------ */
 
 static ds_backend cuda_backend = {
@@ -245,6 +248,11 @@ static ds_backend cuda_backend = {
   /* .flush_cache = */ cuda_flush_cache,
   /* .inject_fault = */ cuda_inject_fault,
   /* .memory_available = */ cuda_memory_available,
+  /* .batchnorm_sums = */ batchnorm_sums_cuda,
+  /* .batchnorm_forward_synced = */ batchnorm_forward_synced_cuda,
+  /* .batchnorm_backward_sums = */ batchnorm_backward_sums_cuda,
+  /* .batchnorm_backward_synced = */ batchnorm_backward_synced_cuda,
+  /* .native_stream = */ cuda_native_stream,
 };
 
 extern "C" int ds_cuda_compiled(void) { return 1; }

@@ -36,15 +36,24 @@ void batchnorm_backward_cuda(float *dinp, float *dgamma, float *dbeta, const flo
                              const float *inp, const float *mean, const float *rstd,
                              const float *gamma, int B, int C);
 void dropout_forward_cuda(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
-                          int training, uint64_t seed, uint32_t stream, const uint64_t *step);
+                          int training, uint64_t seed, uint32_t stream, uint64_t element0, const uint64_t *step);
 void dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
-                           uint64_t seed, uint32_t stream, const uint64_t *step);
+                           uint64_t seed, uint32_t stream, uint64_t element0, const uint64_t *step);
 void hidden_forward_cuda(float *a, float *o, float *mean, float *rstd, float *running_mean, float *running_var,
                          const float *z, const float *gamma, const float *beta, int B, int C, int training,
                          const ds_hidden_spec *spec, const uint64_t *step);
 void hidden_backward_cuda(float *dz, float *dgamma, float *dbeta, float *dout, const float *a, const float *z,
                           const float *mean, const float *rstd, const float *gamma, int B, int C, int has_dropout,
                           const ds_hidden_spec *spec, const uint64_t *step);
+void batchnorm_sums_cuda(double *sums, const float *inp, int B, int C, int pass, int count);
+void batchnorm_forward_synced_cuda(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
+                                   const float *inp, const float *gamma, const float *beta, const double *sums,
+                                   int B, int C, int count, float momentum, float eps);
+void batchnorm_backward_sums_cuda(double *sums, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                                  const float *mean, const float *rstd, int B, int C);
+void batchnorm_backward_synced_cuda(float *dinp, const float *dout, const float *inp, const float *mean,
+                                    const float *rstd, const float *gamma, const double *sums, int B, int C,
+                                    int count);
 void softmax_xent_cuda(float *dlogits, double *acc, const float *logits, const int32_t *labels,
                        int B, int C, float grad_scale);
 void optim_step_cuda(const ds_optim_buffers *buf, size_t n, size_t n_decay,

@@ -18,7 +18,7 @@ void hidden_forward_cpu(float *a, float *o, float *mean, float *rstd, float *run
     h = a;
   }
   activation_forward_cpu(a, h, n, spec->act, spec->slope);
-  if (o) dropout_forward_cpu(o, a, n, spec->p, spec->form, training, spec->seed, spec->stream, step);
+  if (o) dropout_forward_cpu(o, a, n, spec->p, spec->form, training, spec->seed, spec->stream, spec->element0, step);
 }
 
 /* dz[B,C]; dgamma/dbeta[C] += (BN) <- dout[B,C] (overwritten), a[B,C], z[B,C], mean/rstd/gamma[C] (BN) */
@@ -26,7 +26,7 @@ void hidden_backward_cpu(float *dz, float *dgamma, float *dbeta, float *dout, co
                          const float *mean, const float *rstd, const float *gamma, int B, int C, int has_dropout,
                          const ds_hidden_spec *spec, const uint64_t *step) {
   size_t n = (size_t)B * (size_t)C;
-  if (has_dropout) dropout_backward_cpu(dout, dout, n, spec->p, spec->form, spec->seed, spec->stream, step);
+  if (has_dropout) dropout_backward_cpu(dout, dout, n, spec->p, spec->form, spec->seed, spec->stream, spec->element0, step);
   if (!spec->batchnorm) {
     activation_backward_cpu(dz, dout, a, n, spec->act, spec->slope);
     return;

@@ -29,6 +29,7 @@ typedef struct {
   float test_scale;        /* no mask: 1 inverted, 1-p scale-at-test */
   uint64_t seed;
   uint32_t stream;
+  uint64_t element0;       /* the slice's first element in the whole batch (ds_hidden_spec) */
 } hidden_dropout;
 
 static hidden_dropout hidden_dropout_of(const ds_hidden_spec *spec, int training, int present) {
@@ -39,6 +40,7 @@ static hidden_dropout hidden_dropout_of(const ds_hidden_spec *spec, int training
   d.test_scale = spec->form == DS_DROPOUT_INVERTED ? 1.0f : 1.0f - spec->p;
   d.seed = spec->seed;
   d.stream = spec->stream;
+  d.element0 = spec->element0;
   return d;
 }
 
@@ -76,7 +78,7 @@ static __global__ void hidden_forward_bn_kernel(float *a, float *o, float *mean,
     size_t i = (size_t)b * C + c;
     float y = ds_act_forward(bn_normalise(z[i], mu, rs, g, bt), act, slope);
     a[i] = y;
-    if (o) o[i] = hidden_drop(y, d.masked ? ds_philox_word(d.seed, d.stream, key, i) : 0u, d);
+    if (o) o[i] = hidden_drop(y, d.masked ? ds_philox_word(d.seed, d.stream, key, d.element0 + i) : 0u, d);
   }
 }
 
@@ -96,7 +98,7 @@ static __global__ void hidden_backward_bn_kernel(float *dz, float *dgamma, float
   if (col)
     for (int b = threadIdx.y; b < B; b += DS_BN_ROWS) {
       size_t i = (size_t)b * C + c;
-      uint32_t word = d.masked ? ds_philox_word(d.seed, d.stream, key, i) : 0u;
+      uint32_t word = d.masked ? ds_philox_word(d.seed, d.stream, key, d.element0 + i) : 0u;
       float dh = hidden_dh(dout[i], a[i], word, d, act, slope);
       sum_dy += dh;
       sum_dy_xhat += (double)dh * bn_xhat(z[i], mu, rs);
@@ -106,7 +108,7 @@ static __global__ void hidden_backward_bn_kernel(float *dz, float *dgamma, float
   if (!col) return;
   for (int b = threadIdx.y; b < B; b += DS_BN_ROWS) {
     size_t i = (size_t)b * C + c;
-    uint32_t word = d.masked ? ds_philox_word(d.seed, d.stream, key, i) : 0u;
+    uint32_t word = d.masked ? ds_philox_word(d.seed, d.stream, key, d.element0 + i) : 0u;
     float dh = hidden_dh(dout[i], a[i], word, d, act, slope);
     dz[i] = bn_dx(dh, bn_xhat(z[i], mu, rs), rs, g, k1, k2); /* dout[i] was read above: dz may alias it */
   }
@@ -121,14 +123,16 @@ static __global__ void hidden_forward_kernel(float *a, float *o, const float *z,
   size_t groups = (n + 3) / 4;
   for (size_t q = (size_t)blockIdx.x * blockDim.x + threadIdx.x; q < groups; q += (size_t)gridDim.x * blockDim.x) {
     ds_philox_ctr r = {{0u, 0u, 0u, 0u}};
-    if (d.masked) r = ds_philox_block(d.seed, d.stream, key, q);
+    int aligned = (d.element0 & 3u) == 0; /* else: a slice starting inside a group, one word per element */
+    if (d.masked && aligned) r = ds_philox_block(d.seed, d.stream, key, (d.element0 >> 2) + q);
 #pragma unroll
     for (int j = 0; j < 4; j++) { /* unrolled: r stays in registers */
       size_t i = 4 * q + j;
       if (i >= n) break;
       float y = ds_act_forward(z[i], act, slope);
       a[i] = y;
-      if (o) o[i] = hidden_drop(y, r.v[j], d);
+      uint32_t word = aligned || !d.masked ? r.v[j] : ds_philox_word(d.seed, d.stream, key, d.element0 + i);
+      if (o) o[i] = hidden_drop(y, word, d);
     }
   }
 }
@@ -141,12 +145,14 @@ static __global__ void hidden_backward_kernel(float *dz, const float *dout, cons
   size_t groups = (n + 3) / 4;
   for (size_t q = (size_t)blockIdx.x * blockDim.x + threadIdx.x; q < groups; q += (size_t)gridDim.x * blockDim.x) {
     ds_philox_ctr r = {{0u, 0u, 0u, 0u}};
-    if (d.masked) r = ds_philox_block(d.seed, d.stream, key, q);
+    int aligned = (d.element0 & 3u) == 0;
+    if (d.masked && aligned) r = ds_philox_block(d.seed, d.stream, key, (d.element0 >> 2) + q);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
       size_t i = 4 * q + j;
       if (i >= n) break;
-      dz[i] = hidden_dh(dout[i], a[i], r.v[j], d, act, slope);
+      uint32_t word = aligned || !d.masked ? r.v[j] : ds_philox_word(d.seed, d.stream, key, d.element0 + i);
+      dz[i] = hidden_dh(dout[i], a[i], word, d, act, slope);
     }
   }
 }

@@ -4,10 +4,10 @@
 # without apt-get, where the build falls back to the built-in GEMM.
 # (pkgconf: tests/test_install.sh; python3-venv: tests/test_export.sh installs
 # numpy and safetensors from PyPI into a venv in the build folder.)
-#   scripts/deps.sh        what `make build/run/test` need
+#   scripts/deps.sh        what `make build/run/test` need (Open MPI: mpirun, data-parallel training)
 #   scripts/deps.sh fuzz   also clang and its libFuzzer runtime (`make fuzz` only)
 set -euo pipefail
-pkgs=(cmake make gcc zlib1g-dev libopenblas-dev libjansson-dev dataset-fashion-mnist pkgconf python3-venv)
+pkgs=(cmake make gcc zlib1g-dev libopenblas-dev libjansson-dev dataset-fashion-mnist pkgconf python3-venv openmpi-bin libopenmpi-dev)
 fuzz=0
 if [ "${1:-}" = fuzz ]; then
   fuzz=1

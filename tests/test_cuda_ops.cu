@@ -607,9 +607,9 @@ static void test_dropout(void) {
           fill(x, n, -2.0, 2.0);
           fill(dy, n, -1.0, 1.0);
           float *y_c = hvec(n), *yt_c = hvec(n), *dx_c = hvec(n);
-          cpu->dropout_forward(y_c, x, n, p, f, 1, seed, stream, &step);
-          cpu->dropout_forward(yt_c, x, n, p, f, 0, seed, stream, &step);
-          cpu->dropout_backward(dx_c, dy, n, p, f, seed, stream, &step);
+          cpu->dropout_forward(y_c, x, n, p, f, 1, seed, stream, 0, &step);
+          cpu->dropout_forward(yt_c, x, n, p, f, 0, seed, stream, 0, &step);
+          cpu->dropout_backward(dx_c, dy, n, p, f, seed, stream, 0, &step);
           uint64_t *d_step = (uint64_t *)gpu->alloc(sizeof step, "the dropout key"); /* read on the device */
           gpu->upload(d_step, &step, sizeof step);
           float *xb = dvec(n + 1), *yb = dvec(n + 1), *dyb = dvec(n + 1), *dxb = dvec(n + 1);
@@ -617,8 +617,8 @@ static void test_dropout(void) {
           gpu->upload(d_x, x, n * sizeof(float));
           gpu->upload(d_dy, dy, n * sizeof(float));
           long before = ds_cuda_launch_count();
-          gpu->dropout_forward(d_y, d_x, n, p, f, 1, seed, stream, d_step);
-          gpu->dropout_backward(d_dx, d_dy, n, p, f, seed, stream, d_step);
+          gpu->dropout_forward(d_y, d_x, n, p, f, 1, seed, stream, 0, d_step);
+          gpu->dropout_backward(d_dx, d_dy, n, p, f, seed, stream, 0, d_step);
           CHECK(launches_since(before) == 2, "dropout: %ld launches for forward+backward, want 2", launches_since(before));
           float *y_g = from_gpu(d_y, n), *dx_g = from_gpu(d_dx, n);
           char what[128];
@@ -628,13 +628,13 @@ static void test_dropout(void) {
           snprintf(w2, sizeof w2, "%s backward", what);
           check_equal_array(w2, dx_g, dx_c, n);
           /* inference */
-          gpu->dropout_forward(d_y, d_x, n, p, f, 0, seed, stream, NULL); /* inference reads no key */
+          gpu->dropout_forward(d_y, d_x, n, p, f, 0, seed, stream, 0, NULL); /* inference reads no key */
           free(y_g);
           y_g = from_gpu(d_y, n);
           snprintf(w2, sizeof w2, "%s inference", what);
           check_equal_array(w2, y_g, yt_c, n);
           /* in place, as the trainer's backward uses it */
-          gpu->dropout_backward(d_dy, d_dy, n, p, f, seed, stream, d_step);
+          gpu->dropout_backward(d_dy, d_dy, n, p, f, seed, stream, 0, d_step);
           free(dx_g);
           dx_g = from_gpu(d_dy, n);
           snprintf(w2, sizeof w2, "%s backward in place", what);
@@ -652,6 +652,75 @@ static void test_dropout(void) {
           for (int i = 0; i < 4; i++) gpu->free(db[i]);
           gpu->free(d_step);
         }
+}
+
+/* ---- a batch split across processes (host/dist) ----------------------------------- *
+ * Dropout and the fused hidden layer with element0 (a slice that starts inside
+ * a Philox group: 3 rows of 33) draw the CPU's masks bit for bit; the phased
+ * BatchNorm of --sync-bn (sums, forward, backward sums, backward) agrees with
+ * the CPU's phases (column sums in another order: 1e-5). */
+static void test_split_batch(void) {
+  const int B = 129, C = 33;
+  size_t n = (size_t)B * C, e0 = 3 * (size_t)C;
+  float *x = hvec(n), *g = hvec(n);
+  fill(x, n, -2.0, 2.5);
+  fill(g, n, -1.0, 1.0);
+  uint64_t step = 99, *d_step = (uint64_t *)gpu->alloc(sizeof step, "step");
+  gpu->upload(d_step, &step, sizeof step);
+  float *d_x = to_gpu(x, n), *d_y = dvec(n);
+  for (int k = 0; k < 2; k++) {
+    uint64_t off = k == 0 ? e0 : 4 * e0; /* inside a group, and aligned */
+    float *y = hvec(n);
+    cpu->dropout_forward(y, x, n, 0.3f, DS_DROPOUT_INVERTED, 1, 5, 7, off, &step);
+    gpu->dropout_forward(d_y, d_x, n, 0.3f, DS_DROPOUT_INVERTED, 1, 5, 7, off, d_step);
+    float *got = from_gpu(d_y, n);
+    check_equal_array(k == 0 ? "dropout, element0 % 4 = 3" : "dropout, element0 % 4 = 0", got, y, n);
+    ds_hidden_spec hs = {0};
+    hs.act = DS_ACT_RELU;
+    hs.p = 0.3f;
+    hs.seed = 5;
+    hs.stream = 8;
+    hs.element0 = off;
+    float *a = hvec(n), *o = hvec(n), *d_a = dvec(n), *d_o = dvec(n);
+    cpu->hidden_forward(a, o, NULL, NULL, NULL, NULL, x, NULL, NULL, B, C, 1, &hs, &step);
+    gpu->hidden_forward(d_a, d_o, NULL, NULL, NULL, NULL, d_x, NULL, NULL, B, C, 1, &hs, d_step);
+    float *go = from_gpu(d_o, n);
+    check_equal_array("hidden layer dropout with element0", go, o, n);
+    free(y), free(got), free(a), free(o), free(go);
+    gpu->free(d_a), gpu->free(d_o);
+  }
+  /* phased BatchNorm, one part (count = B) */
+  float gamma[33], beta[33], rm[33] = {0}, rv[33], mean[33], rstd[33], dgam[33] = {0}, dbet[33] = {0};
+  fill(gamma, C, 0.5, 1.5);
+  fill(beta, C, -0.5, 0.5);
+  for (int c = 0; c < C; c++) rv[c] = 1.0f;
+  double sums[66] = {0}, bsums[66];
+  cpu->batchnorm_sums(sums, x, B, C, 0, B);
+  cpu->batchnorm_sums(sums, x, B, C, 1, B);
+  float *out = hvec(n), *dx = hvec(n);
+  cpu->batchnorm_forward_synced(out, mean, rstd, rm, rv, x, gamma, beta, sums, B, C, B, 0.1f, 1e-5f);
+  cpu->batchnorm_backward_sums(bsums, dgam, dbet, g, x, mean, rstd, B, C);
+  cpu->batchnorm_backward_synced(dx, g, x, mean, rstd, gamma, bsums, B, C, B);
+  double *d_sums = (double *)gpu->alloc(66 * sizeof(double), "sums");
+  float *d_gamma = to_gpu(gamma, C), *d_beta = to_gpu(beta, C), *d_mean = dvec(C), *d_rstd = dvec(C);
+  float zeros[33] = {0}, ones[33];
+  for (int c = 0; c < C; c++) ones[c] = 1.0f;
+  float *d_rm = to_gpu(zeros, C), *d_rv = to_gpu(ones, C), *d_dg = to_gpu(zeros, C), *d_db = to_gpu(zeros, C);
+  float *d_g = to_gpu(g, n), *d_dx = dvec(n);
+  gpu->batchnorm_sums(d_sums, d_x, B, C, 0, B);
+  gpu->batchnorm_sums(d_sums, d_x, B, C, 1, B);
+  gpu->batchnorm_forward_synced(d_y, d_mean, d_rstd, d_rm, d_rv, d_x, d_gamma, d_beta, d_sums, B, C, B, 0.1f, 1e-5f);
+  gpu->batchnorm_backward_sums(d_sums + 2 * C, d_dg, d_db, d_g, d_x, d_mean, d_rstd, B, C);
+  gpu->batchnorm_backward_synced(d_dx, d_g, d_x, d_mean, d_rstd, d_gamma, d_sums + 2 * C, B, C, B);
+  float *got_out = from_gpu(d_y, n), *got_dx = from_gpu(d_dx, n), *got_rv = from_gpu(d_rv, C), *got_dg = from_gpu(d_dg, C);
+  float *scale = habs(dx, n);
+  check_close_array("--sync-bn forward (one part)", got_out, out, NULL, n, 1e-5, 1e-6);
+  check_close_array("--sync-bn running var", got_rv, rv, NULL, C, 1e-5, 1e-6);
+  check_close_array("--sync-bn backward dx", got_dx, dx, scale, n, 1e-4, 1e-6);
+  check_close_array("--sync-bn dgamma", got_dg, dgam, NULL, C, 1e-4, 1e-5);
+  free(x), free(g), free(out), free(dx), free(got_out), free(got_dx), free(got_rv), free(got_dg), free(scale);
+  void *bufs[] = {d_step, d_x, d_y, d_sums, d_gamma, d_beta, d_mean, d_rstd, d_rm, d_rv, d_dg, d_db, d_g, d_dx};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu->free(bufs[i]);
 }
 
 /* ---- the fused hidden layer (BatchNorm -> activation -> dropout) ------------------------
@@ -708,13 +777,13 @@ static void hidden_case(int B, int C, int bn, ds_activation act, float p, int tr
   } else {
     gpu->activation_forward(d_a[1], d_z, n, act, hs.slope);
   }
-  if (has_dropout) gpu->dropout_forward(d_o[1], d_a[1], n, p, hs.form, training, hs.seed, hs.stream, d_step);
+  if (has_dropout) gpu->dropout_forward(d_o[1], d_a[1], n, p, hs.form, training, hs.seed, hs.stream, 0, d_step);
   if (training) {
     before = ds_cuda_launch_count();
     gpu->hidden_backward(d_dz[0], d_dg[0], d_db[0], d_dout[0], d_a[0], d_z, d_mean[0], d_rstd[0], d_gamma, B, C,
                          has_dropout, &hs, d_step);
     CHECK(launches_since(before) == 1, "hidden_backward: %ld launches, want 1", launches_since(before));
-    if (has_dropout) gpu->dropout_backward(d_dout[1], d_dout[1], n, p, hs.form, hs.seed, hs.stream, d_step);
+    if (has_dropout) gpu->dropout_backward(d_dout[1], d_dout[1], n, p, hs.form, hs.seed, hs.stream, 0, d_step);
     if (bn) {
       gpu->activation_backward(d_dout[1], d_dout[1], d_a[1], n, act, hs.slope);
       gpu->batchnorm_backward(d_dz[1], d_dg[1], d_db[1], d_dout[1], d_z, d_mean[1], d_rstd[1], d_gamma, B, C);
@@ -1358,6 +1427,7 @@ int main(void) {
   test_batchnorm();
   test_dropout();
   test_hidden();
+  test_split_batch();
   test_softmax();
   test_axpy();
   test_monitor();

@@ -5,7 +5,8 @@
 # Rooms, top to bottom (README "Layout"):
 #   host/cli                          the binary: may use everything below
 #   host/interop                      models out and in (safetensors, .npz), predictions: host/train and below
-#   host/train                        the engine: kernels, datasets, common
+#   host/train                        the engine: host/dist, kernels, datasets, common
+#   host/dist                         several processes (MPI, NCCL): kernels, common
 #   host/report -> host/plot          benchmark reports (sweep result files)
 #   host/plot -> host/playground      pictures; the playground's toy runs
 #   host/sweep                        the trials of a sweep, its result lines
@@ -35,12 +36,13 @@ check_includes() { # ROOM... -- PATTERN MESSAGE
   [ -z "$hits" ] || fail "$msg:"$'\n'"$hits"
 }
 check_includes kernels datasets common -- 'host/|cli/|train/|plot/|playground/' "a lower layer includes a host header"
-check_includes host/train host/interop host/plot host/playground host/sweep host/report -- 'cli/' "the engine includes a command-line header"
+check_includes host/train host/dist host/interop host/plot host/playground host/sweep host/report -- 'cli/' "the engine includes a command-line header"
 check_includes host/sweep -- 'train/|plot/|playground/|interop/' "host/sweep includes host/train, host/plot, host/playground or host/interop"
 check_includes host/train host/plot host/playground host/interop -- 'report/' "a room below host/report includes it"
 check_includes host/report -- 'train/|playground/|interop/' "host/report includes host/train, host/playground or host/interop"
 check_includes host/train -- 'plot/|playground/|interop/' "host/train includes host/plot, host/playground or host/interop"
 check_includes host/interop -- 'plot/|playground/' "host/interop includes host/plot or host/playground"
+check_includes host/dist -- 'train/|plot/|playground/|interop/|report/|sweep/' "host/dist includes a header of a room above it"
 check_includes host/playground -- 'train/|plot/' "host/playground includes host/train or host/plot"
 check_includes host/plot -- 'train/' "host/plot includes host/train"
 
@@ -64,11 +66,12 @@ result=$(awk -v rooms="$ROOMS" '
     n = split(rooms, r, "\n")
     for (i = 1; i <= n; i++) { split(r[i], kv, " "); room[kv[1]] = kv[2] }
     # the rooms each room may call, besides its own
-    ok["host/cli"] = "host/interop host/train host/report host/plot host/playground host/sweep kernels datasets common"
+    ok["host/cli"] = "host/interop host/train host/dist host/report host/plot host/playground host/sweep kernels datasets common"
     ok["host/sweep"] = "common"
     ok["host/report"] = "host/plot common"
     ok["host/interop"] = "host/train kernels datasets common"
-    ok["host/train"] = "kernels datasets common"
+    ok["host/train"] = "host/dist kernels datasets common"
+    ok["host/dist"] = "kernels common"
     ok["host/plot"] = "host/playground common"
     ok["host/playground"] = "kernels common"
     ok["kernels"] = "common"

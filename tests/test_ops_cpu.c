@@ -356,8 +356,8 @@ static void test_dropout(void) {
         fill_uniform(dy, n, -2, 2);
         fill_nan(y, n);
         fill_nan(dx, n);
-        be->dropout_forward(y, x, n, p, forms[fi], 1, seed, stream, &step);
-        be->dropout_backward(dx, dy, n, p, forms[fi], seed, stream, &step);
+        be->dropout_forward(y, x, n, p, forms[fi], 1, seed, stream, 0, &step);
+        be->dropout_backward(dx, dy, n, p, forms[fi], seed, stream, 0, &step);
         int bad_f = 0, bad_b = 0;
         for (size_t e = 0; e < n; e++) {
           int keep = ds_philox_word(seed, stream, step, e) < th;
@@ -370,15 +370,15 @@ static void test_dropout(void) {
 
         /* in place (out aliases inp), both directions */
         memcpy(io, x, n * sizeof(float));
-        be->dropout_forward(io, io, n, p, forms[fi], 1, seed, stream, &step);
+        be->dropout_forward(io, io, n, p, forms[fi], 1, seed, stream, 0, &step);
         CHECK(memcmp(io, y, n * sizeof(float)) == 0, "dropout forward in place differs (n=%zu)", n);
         memcpy(io, dy, n * sizeof(float));
-        be->dropout_backward(io, io, n, p, forms[fi], seed, stream, &step);
+        be->dropout_backward(io, io, n, p, forms[fi], seed, stream, 0, &step);
         CHECK(memcmp(io, dx, n * sizeof(float)) == 0, "dropout backward in place differs (n=%zu)", n);
 
         /* evaluation: identity (inverted) or x * (1 - p) (scale at test) */
         fill_nan(y, n);
-        be->dropout_forward(y, x, n, p, forms[fi], 0, seed, stream, &step);
+        be->dropout_forward(y, x, n, p, forms[fi], 0, seed, stream, 0, &step);
         int bad_e = 0;
         for (size_t e = 0; e < n; e++) {
           double w = x[e] * test_scale;
@@ -396,19 +396,19 @@ static void test_dropout(void) {
   for (size_t i = 0; i < n; i++) x[i] = 1.0f;
   const float p = 0.3f;
   const uint64_t step17 = 17, step18 = 18; /* the key is read from backend (here host) memory */
-  be->dropout_forward(y, x, n, p, DS_DROPOUT_INVERTED, 1, 99, DS_STREAM_DROPOUT + 1, &step17);
+  be->dropout_forward(y, x, n, p, DS_DROPOUT_INVERTED, 1, 99, DS_STREAM_DROPOUT + 1, 0, &step17);
   size_t kept = 0;
   double sum = 0;
   for (size_t i = 0; i < n; i++) { kept += y[i] != 0.0f; sum += y[i]; }
   double f = (double)kept / n, sd = sqrt(0.3 * 0.7 / n);
   CHECK(fabs(f - 0.7) < 6 * sd, "kept fraction %.5f, expected 0.7 +- %.5f", f, 6 * sd);
   CHECK(fabs(sum / n - 1.0) < 6 * sd / 0.7, "inverted dropout mean %.5f, expected 1", sum / n);
-  be->dropout_forward(y2, x, n, p, DS_DROPOUT_INVERTED, 1, 99, DS_STREAM_DROPOUT + 1, &step18);
+  be->dropout_forward(y2, x, n, p, DS_DROPOUT_INVERTED, 1, 99, DS_STREAM_DROPOUT + 1, 0, &step18);
   size_t same = 0;
   for (size_t i = 0; i < n; i++) same += (y[i] != 0.0f) == (y2[i] != 0.0f);
   double agree = (double)same / n, want_agree = 0.7 * 0.7 + 0.3 * 0.3;
   CHECK(fabs(agree - want_agree) < 0.01, "masks of consecutive steps agree on %.4f (independent: %.4f)", agree, want_agree);
-  be->dropout_forward(y2, x, n, p, DS_DROPOUT_INVERTED, 1, 99, DS_STREAM_DROPOUT + 2, &step17);
+  be->dropout_forward(y2, x, n, p, DS_DROPOUT_INVERTED, 1, 99, DS_STREAM_DROPOUT + 2, 0, &step17);
   same = 0;
   for (size_t i = 0; i < n; i++) same += (y[i] != 0.0f) == (y2[i] != 0.0f);
   agree = (double)same / n;

@@ -11,6 +11,7 @@
 #include "descent/common.h"
 #include "descent/interop.h"
 #include "descent/train.h"
+#include "dist/dist.h"
 #include "train/log.h"
 
 
@@ -186,6 +187,7 @@ static void json_on_fatal(int code, const char *message) {
 }
 
 int ds_cmd_train(int argc_given, char **argv_given) {
+  ds_dist_init(); /* under mpirun: join the job (host/dist) */
   /* --preset NAME: its flags first, the user's after them (and instead of them) */
   const char *preset_name = ds_preset_scan(argc_given, argv_given);
   const ds_preset *preset = NULL;
@@ -230,6 +232,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
     {"--tf32", DS_FLAG_BOOL, &cfg.tf32, NULL, "CUDA: TF32 tensor-core GEMMs (10-bit mantissa inputs; default full FP32)"},
     {"--deterministic", DS_FLAG_BOOL, &cfg.deterministic, NULL, "bit-identical runs for the same flags, GPU model and library versions; both backends always give them (see README, Determinism)"},
     {"--no-graph", DS_FLAG_BOOL, &cfg.no_graph, NULL, "CUDA: run every op eagerly instead of replaying the training step as one captured CUDA graph (debugging)"},
+    {"--sync-bn", DS_FLAG_BOOL, &cfg.sync_bn, NULL, "under mpirun: BatchNorm statistics of the whole global batch (all-reduced), not of each process's slice"},
     {"--json", DS_FLAG_BOOL, &json, NULL, "print one JSON object with the results as the last line of stdout"},
     {"--quiet", DS_FLAG_BOOL, &cfg.quiet, NULL, "nothing on stderr but errors: no progress bar, log-point lines, warnings or notes"},
     {"--save", DS_FLAG_STRING, &cfg.save_path, "FILE", "write a checkpoint at the end (atomically: FILE.tmp, then rename)", .group = "Checkpoints"},
@@ -263,12 +266,13 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   ds_cli_optim_resolve("train", flags, &cfg.optim, optimizer);
   const ds_optim_config *resolved = &cfg.optim;
   ds_cli_optim_check_flags("train", flags, &resolved, 1);
+  ds_dist_train_setup(&cfg, &src, backend, resume, optimizer, &json, &device); /* several processes: checks, rank 0 writes */
   if (cfg.save_every > 0 && !cfg.save_path) ds_fatal(DS_EXIT_USAGE, "train: --save-every: needs --save FILE");
   /* the outputs now, before the data loads and any update runs */
   char err[1024];
   int code;
   if (cfg.log_path && ds_log_check(cfg.log_path, &code, err, sizeof err) != 0) ds_fatal(code, "train: %s", err);
-  if (cfg.save_path && (code = ds_output_check("--save", cfg.save_path, err, sizeof err)) != 0)
+  if (cfg.save_path && ds_dist_writes() && (code = ds_output_check("--save", cfg.save_path, err, sizeof err)) != 0)
     ds_fatal(code, "train: %s", err);
   if (cfg.log_path && cfg.save_path && ds_same_output(cfg.log_path, cfg.save_path))
     ds_fatal(DS_EXIT_USAGE, "train: --log %s and --save %s name the same file", cfg.log_path, cfg.save_path);
@@ -285,6 +289,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   if (cfg.epochs == 0 && cfg.steps == 0 && !resume)
     ds_note("--epochs 0: nothing is trained; the initial model is evaluated");
   const ds_backend *be = ds_backend_select(backend, device);
+  ds_dist_use_backend(be);
   if (cfg.tf32 && !be->set_tf32 && !cfg.quiet) ds_note("--tf32 has no effect on the %s backend (FP32 throughout)", be->name);
   ds_dataset train, test;
   ds_data_load(&src, &train, &test);
@@ -325,7 +330,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   epochs_text(eval_ep, sizeof eval_ep, r.eval_epochs);
   if (json) {
     print_json(NULL, DS_EXIT_OK);
-  } else if (!r.interrupted) {
+  } else if (!r.interrupted && ds_dist_writes()) {
     char state[128] = "";
     if (r.eval_step != r.steps)
       snprintf(state, sizeof state, "; the figures are of the state after update %ld (%s)", r.eval_step, eval_ep);
@@ -334,9 +339,11 @@ int ds_cmd_train(int argc_given, char **argv_given) {
            ds_format_number(l, sizeof l, r.test_loss), ep, r.steps, r.steps == 1 ? "" : "s", r.seconds, state);
   }
   if (fflush(stdout) != 0) ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
+  ds_dist_dump_params(be, t.params, t.model.n_params);
   ds_train_result_free(&r);
   ds_trainer_free(&t);
   ds_dataset_free(&train);
   ds_dataset_free(&test);
+  ds_dist_finalize(cfg.quiet);
   return r.interrupted ? DS_EXIT_INTERRUPTED : DS_EXIT_OK;
 }

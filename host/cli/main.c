@@ -6,6 +6,7 @@
 #include "descent/backend.h"
 #include "descent/common.h"
 #include "report/report.h"
+#include "dist/dist.h"
 
 static void print_help(void) {
   printf("descent %s — train multilayer perceptrons on the CPU or an NVIDIA GPU\n\n"
@@ -22,7 +23,7 @@ static void print_help(void) {
          "  report       tables and pictures of an optimizer benchmark from sweep result files\n\n"
          "flags:\n"
          "  --help       this text\n"
-         "  --version    version, CUDA support, the device found\n\n"
+         "  --version    version, CUDA, MPI and NCCL support, the device found\n\n"
          "exit status: 0 success, 1 runtime failure (I/O, device, numerical),\n"
          "             2 bad usage or input, 77 a GPU was asked for and none is present,\n"
          "             130 interrupted (Ctrl-C)\n",
@@ -33,6 +34,8 @@ static void print_version(void) {
   printf("descent %s\n", DESCENT_VERSION);
   printf("cpu: %s\n", ds_backend_cpu()->device);
   printf("json: %s\n", ds_report_json_available() ? "Jansson (descent report)" : "not compiled in (descent report needs libjansson-dev)");
+  char dist[160];
+  printf("mpi: %s\n", ds_dist_describe(dist, sizeof dist)); /* data-parallel training (mpirun) */
   if (!ds_cuda_compiled()) {
     printf("cuda: not compiled in\n");
     return;

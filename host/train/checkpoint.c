@@ -18,6 +18,7 @@
 
 #include "descent/common.h"
 #include "descent/data.h"
+#include "dist/dist.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint tensors are stored as little-endian floats; add byte swapping for this host"
@@ -543,6 +544,7 @@ void ds_checkpoint_restore(ds_trainer *t, const ds_checkpoint *ck) {
 }
 
 void ds_checkpoint_save_or_die(const ds_trainer *t, const char *path) {
+  if (!ds_dist_writes()) return; /* several processes: rank 0 writes, the state is the same on all */
   ds_checkpoint ck;
   ds_checkpoint_capture(&ck, t);
   char err[1024];

@@ -187,7 +187,7 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
   const ds_train_config *c = r->c;
   ds_train_result *res = r->res;
   double acc[2];
-  t->be->download(acc, t->d_acc, sizeof acc); /* synchronises: the interval's training ends here */
+  ds_trainer_read_acc(t, acc); /* synchronises: the interval's training ends here */
   double seconds = ds_now_seconds() - r->iv_start;
   r->train_seconds += seconds;
   fold_acc(r, acc, epoch_samples);
@@ -400,7 +400,7 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
     if (r.prog.tty && !last_logged && done > 0) draw_bar(&r, done, samples, epoch_skipped0);
     ds_progress_end_epoch(&r.prog);
     double acc[2];
-    be->download(acc, t->d_acc, sizeof acc);
+    ds_trainer_read_acc(t, acc);
     fold_acc(&r, acc, samples);
     samples_total += samples;
     long counted = samples - (t->skipped_samples - epoch_skipped0);

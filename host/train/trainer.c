@@ -9,6 +9,7 @@
 #include "descent/common.h"
 #include "descent/philox.h"
 #include "descent/train.h"
+#include "dist/dist.h"
 #include "train/monitor.h"
 
 /* The validation split's shuffle has its own Philox stream, next to the
@@ -115,6 +116,36 @@ static long fault_injection_update(void) {
   if (ds_parse_long(v, &n) != 0 || n < 1)
     ds_fatal(DS_EXIT_USAGE, "DESCENT_FAULT_AT_UPDATE=%s: expected an update number >= 1", v);
   return n;
+}
+
+/* Several processes (host/dist): the global batch B splits evenly; the last,
+ * shorter batch of an epoch splits as evenly as it goes and is dropped (as
+ * --drop-last) when a process would get fewer rows than it needs (1; 2 for a
+ * BatchNorm over its own slice). Returns drop_last. */
+static int dist_split(ds_trainer *t, const ds_train_config *cfg, int n, int B, int drop_last) {
+  int N = t->dist_size;
+  int need = cfg->model.batchnorm && !cfg->sync_bn ? 2 : 1;
+  if (B % N != 0)
+    ds_fatal(DS_EXIT_USAGE, "--batch-size %d%s (the global batch) is not divisible by the %d processes", B,
+             cfg->batch_size != B ? " (all the training rows)" : "", N);
+  if (B / N < need)
+    ds_fatal(DS_EXIT_USAGE, "--batch-size %d: %d row%s for each of the %d processes; --batchnorm over each process's "
+             "slice needs 2 (add --sync-bn, or a larger batch)", B, B / N, B / N == 1 ? "" : "s", N);
+  int rest = n % B;
+  if (cfg->sampling != DS_SAMPLE_REPLACEMENT && !drop_last && rest != 0 && rest < need * N) {
+    ds_note("the last batch of each epoch would hold %d row%s for %d processes; dropping it (as --drop-last)", rest,
+            rest == 1 ? "" : "s", N);
+    drop_last = 1;
+  }
+  t->sync_bn = cfg->model.batchnorm && cfg->sync_bn;
+  return drop_last;
+}
+
+/* This process's slice of a micro-batch of G rows: its first row in *lo, its row count returned. */
+static int dist_slice(const ds_trainer *t, int G, long *lo) {
+  long a = (long)G * t->dist_rank / t->dist_size, b = (long)G * (t->dist_rank + 1) / t->dist_size;
+  *lo = a;
+  return (int)(b - a);
 }
 
 /* Hold out round(fraction * n) items for validation: a Fisher-Yates shuffle
@@ -229,6 +260,10 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
       drop_last = 1;
     }
   }
+  if (cfg->sync_bn && !cfg->model.batchnorm) ds_fatal(DS_EXIT_USAGE, "--sync-bn: needs --batchnorm");
+  t->dist_rank = ds_dist_rank();
+  t->dist_size = ds_dist_size();
+  if (t->dist_size > 1) drop_last = dist_split(t, cfg, train->n, B, drop_last);
   t->n_train = train->n;
   t->n_test = test->n;
   t->d = train->d;
@@ -244,7 +279,7 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
              need / 1073741824.0, strcmp(be->name, "cpu") == 0 ? "host" : "GPU", (double)avail / 1073741824.0);
   ds_sampler_init(&t->sampler, train->n, B, cfg->sampling, drop_last, t->cfg.data_seed);
   alloc_step_block(t, cfg->accum < 1 ? 1 : cfg->accum, B);
-  t->use_graph = be->graph_begin != NULL && !cfg->no_graph;
+  t->use_graph = be->graph_begin != NULL && !cfg->no_graph && ds_dist_graph_safe(be);
   t->fault_at = fault_injection_update();
   if (be->set_tf32) be->set_tf32(cfg->tf32);
   if (be->set_deterministic) be->set_deterministic(cfg->deterministic);
@@ -302,6 +337,12 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
     for (int i = 0; i < 2; i++) ds_dataset_free(&split[i]);
   }
   alloc_workspace(t);
+  if (t->sync_bn) {
+    int widest = 1;
+    for (int l = 0; l < t->model.n_layers; l++)
+      if (t->model.layers[l].hidden && t->model.layers[l].out > widest) widest = t->model.layers[l].out;
+    t->d_bn_sums = (double *)be->alloc(2 * (size_t)widest * sizeof(double), "--sync-bn: the BatchNorm sums");
+  }
   /* the non-finite records start empty (update -1) */
   t->d_nonfinite = (int64_t *)be->alloc(6 * sizeof(int64_t), "the non-finite record");
   int64_t none[6] = {-1, -1, 0, -1, -1, 0};
@@ -318,7 +359,7 @@ void ds_trainer_free(ds_trainer *t) {
   void *bufs[] = {t->params, t->grads, t->stats, t->opt.m, t->opt.v, t->opt.vmax, t->opt.gavg,
                   t->lookahead, t->train_images, t->train_labels, t->test_images, t->test_labels,
                   t->d_step, t->d_eval_indices, t->d_labels, t->x, t->x_drop, t->d_acc, t->d_eval_acc,
-                  t->val_images, t->val_labels, t->d_nonfinite, t->stats_backup, t->d_acc_backup};
+                  t->val_images, t->val_labels, t->d_nonfinite, t->stats_backup, t->d_acc_backup, t->d_bn_sums};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (bufs[i]) be->free(bufs[i]);
   for (int l = 0; l < t->model.n_layers; l++) {
@@ -354,7 +395,46 @@ static ds_hidden_spec hidden_spec(const ds_trainer *t, int l) {
   h.form = s->dropout_form;
   h.seed = t->cfg.dropout_seed;
   h.stream = DS_STREAM_DROPOUT + (uint32_t)(l + 1);
+  h.element0 = (uint64_t)t->row0 * (uint64_t)t->model.layers[l].out; /* masks keyed by the global row */
   return h;
+}
+
+/* --sync-bn under several processes: hidden_forward in its phases, the
+ * BatchNorm sums all-reduced between them (descent/backend.h, batchnorm_sums). */
+static void hidden_forward_synced(ds_trainer *t, const float *params, int l, int B, const ds_hidden_spec *hs,
+                                  const uint64_t *key) {
+  const ds_backend *be = t->be;
+  const ds_layer *L = &t->model.layers[l];
+  ds_layer_ws *w = &t->ws[l];
+  int C = L->out, G = t->global_rows;
+  size_t n = (size_t)B * (size_t)C;
+  double *sums = t->d_bn_sums;
+  be->batchnorm_sums(sums, w->z, B, C, 0, G);
+  ds_dist_allreduce_double(be, sums, (size_t)C);
+  be->batchnorm_sums(sums, w->z, B, C, 1, G);
+  ds_dist_allreduce_double(be, sums + C, (size_t)C);
+  be->batchnorm_forward_synced(w->a, w->bn_mean, w->bn_rstd, t->stats + L->running_mean.offset,
+                               t->stats + L->running_var.offset, w->z, params + L->gamma.offset,
+                               params + L->beta.offset, sums, B, C, G, hs->bn_momentum, hs->bn_eps);
+  be->activation_forward(w->a, w->a, n, hs->act, hs->slope);
+  if (w->o) be->dropout_forward(w->o, w->a, n, hs->p, hs->form, 1, hs->seed, hs->stream, hs->element0, key);
+}
+
+/* Its backward (hidden_backward's order: dropout, activation, BatchNorm). */
+static void hidden_backward_synced(ds_trainer *t, const float *params, int l, int B, const ds_hidden_spec *hs,
+                                   const uint64_t *key) {
+  const ds_backend *be = t->be;
+  const ds_layer *L = &t->model.layers[l];
+  ds_layer_ws *w = &t->ws[l];
+  int C = L->out, G = t->global_rows;
+  size_t n = (size_t)B * (size_t)C;
+  double *sums = t->d_bn_sums;
+  if (w->o) be->dropout_backward(w->da, w->da, n, hs->p, hs->form, hs->seed, hs->stream, hs->element0, key);
+  be->activation_backward(w->da, w->da, w->a, n, hs->act, hs->slope);
+  be->batchnorm_backward_sums(sums, t->grads + L->gamma.offset, t->grads + L->beta.offset, w->da, w->z, w->bn_mean,
+                              w->bn_rstd, B, C);
+  ds_dist_allreduce_double(be, sums, 2 * (size_t)C);
+  be->batchnorm_backward_synced(w->dz, w->da, w->z, w->bn_mean, w->bn_rstd, params + L->gamma.offset, sums, B, C, G);
 }
 
 void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training, const uint64_t *key) {
@@ -362,7 +442,7 @@ void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training,
   const ds_mlp_spec *s = &t->model.spec;
   if (t->x_drop)
     be->dropout_forward(t->x_drop, t->x, (size_t)B * t->d, s->input_dropout, s->dropout_form,
-                        training, t->cfg.dropout_seed, DS_STREAM_DROPOUT + 0, key);
+                        training, t->cfg.dropout_seed, DS_STREAM_DROPOUT + 0, (uint64_t)t->row0 * (uint64_t)t->d, key);
   for (int l = 0; l < t->model.n_layers; l++) {
     const ds_layer *L = &t->model.layers[l];
     ds_layer_ws *w = &t->ws[l];
@@ -371,6 +451,10 @@ void ds_trainer_forward(ds_trainer *t, const float *params, int B, int training,
     if (!L->hidden) break;
     /* BatchNorm -> activation -> dropout, one op (one kernel on the GPU) */
     ds_hidden_spec hs = hidden_spec(t, l);
+    if (t->sync_bn && training) {
+      hidden_forward_synced(t, params, l, B, &hs, key);
+      continue;
+    }
     int bn = s->batchnorm;
     be->hidden_forward(w->a, w->o, w->bn_mean, w->bn_rstd, bn ? t->stats + L->running_mean.offset : NULL,
                        bn ? t->stats + L->running_var.offset : NULL, w->z, bn ? params + L->gamma.offset : NULL,
@@ -386,7 +470,8 @@ void ds_trainer_backward(ds_trainer *t, const float *params, int B, const uint64
     ds_layer_ws *w = &t->ws[l];
     if (L->hidden) { /* da (gradient of the layer output) -> dz, through dropout, activation, BatchNorm */
       ds_hidden_spec hs = hidden_spec(t, l);
-      be->hidden_backward(w->dz, bn ? t->grads + L->gamma.offset : NULL, bn ? t->grads + L->beta.offset : NULL,
+      if (t->sync_bn) hidden_backward_synced(t, params, l, B, &hs, key);
+      else be->hidden_backward(w->dz, bn ? t->grads + L->gamma.offset : NULL, bn ? t->grads + L->beta.offset : NULL,
                           w->da, w->a, w->z, w->bn_mean, w->bn_rstd, bn ? params + L->gamma.offset : NULL, B,
                           L->out, w->o != NULL, &hs, key);
     }
@@ -435,13 +520,19 @@ static void device_gradients(ds_trainer *t, int n_micro, int k) {
   }
   const ds_layer_ws *out = &t->ws[t->model.n_layers - 1];
   for (int i = 0; i < n_micro; i++) {
-    int B = t->rows[i];
+    /* this process's slice of the micro-batch (all of it for one process),
+       scaled by the whole micro-batch's rows: the sum over processes is the mean */
+    int G = t->rows[i];
+    int B = dist_slice(t, G, &t->row0);
+    t->global_rows = G;
     const uint64_t *key = t->d_keys + i;
-    gather(t, t->train_images, t->train_labels, t->d_indices + (size_t)i * (size_t)t->batch_rows, B);
+    gather(t, t->train_images, t->train_labels, t->d_indices + (size_t)i * (size_t)t->batch_rows + t->row0, B);
     ds_trainer_forward(t, params, B, 1, key);
-    be->softmax_xent(out->dz, t->d_acc, out->z, t->d_labels, B, t->model.n_classes, 1.0f / ((float)B * (float)k));
+    be->softmax_xent(out->dz, t->d_acc, out->z, t->d_labels, B, t->model.n_classes, 1.0f / ((float)G * (float)k));
     ds_trainer_backward(t, params, B, key);
   }
+  t->row0 = 0;
+  ds_dist_allreduce_float(be, t->grads, np); /* several processes: one all-reduce per update */
 }
 
 /* Device part, second half: the stop-mode non-finite scan (recorded on the
@@ -475,7 +566,8 @@ static int skip_nonfinite(ds_trainer *t, int samples) {
   ds_mon_nonfinite(be, t->d_nonfinite, t->grads, t->model.n_params, &t->d_scalars->update);
   be->download(rec, t->d_nonfinite, sizeof rec);
   be->download(acc, t->d_acc, sizeof acc);
-  if (rec[0] < 0 && isfinite(acc[0])) return 0;
+  /* the gradient is all-reduced, the loss is this process's: decide together */
+  if (!ds_dist_any(rec[0] >= 0 || !isfinite(acc[0]))) return 0;
   if (rec[0] < 0) rec[0] = t->step + 1, rec[1] = -1, rec[2] = isnan(acc[0]) ? 1 : 2; /* the loss */
   if (t->stats_backup) be->copy(t->stats, t->stats_backup, t->model.n_stats * sizeof(float));
   be->copy(t->d_acc, t->d_acc_backup, 2 * sizeof(double));
@@ -501,7 +593,8 @@ int ds_trainer_update(ds_trainer *t, int k) {
   if (n_micro == 0) return 0;
   int samples = 0;
   for (int i = 0; i < n_micro; i++) samples += t->rows[i];
-  t->last_batch = t->rows[n_micro - 1];
+  long lo;
+  t->last_batch = dist_slice(t, t->rows[n_micro - 1], &lo); /* the rows in the workspace */
   int64_t update = t->step + 1; /* 1-based, as the logs count */
   int capture = t->mon && t->capture;
   int skip_mode = t->cfg.on_nonfinite == DS_NONFINITE_SKIP;
@@ -549,8 +642,11 @@ void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *la
   const ds_backend *be = t->be;
   const ds_layer_ws *out = &t->ws[t->model.n_layers - 1];
   be->zero(t->d_eval_acc, 2 * sizeof(double));
-  for (int start = 0; start < n; start += t->cfg.eval_batch) {
-    int B = n - start < t->cfg.eval_batch ? n - start : t->cfg.eval_batch;
+  long first;
+  int share = dist_slice(t, n, &first); /* this process's share of the rows (all of them for one) */
+  int end = (int)first + share;
+  for (int start = (int)first; start < end; start += t->cfg.eval_batch) {
+    int B = end - start < t->cfg.eval_batch ? end - start : t->cfg.eval_batch;
     for (int b = 0; b < B; b++) t->h_eval_indices[b] = start + b;
     be->upload(t->d_eval_indices, t->h_eval_indices, (size_t)B * sizeof(int32_t));
     gather(t, images, labels, t->d_eval_indices, B);
@@ -559,15 +655,25 @@ void ds_trainer_evaluate(ds_trainer *t, const uint8_t *images, const uint8_t *la
   }
   double acc[2];
   be->download(acc, t->d_eval_acc, sizeof acc);
+  ds_dist_sum_host(acc, 2);
   *loss = acc[0] / n;
   *accuracy = acc[1] / n;
 }
 
 /* ---- non-finite values ------------------------------------------------------ */
 
+void ds_trainer_read_acc(ds_trainer *t, double acc[2]) {
+  t->be->download(acc, t->d_acc, 2 * sizeof(double));
+  ds_dist_sum_host(acc, 2);
+}
+
 void ds_trainer_check_finite(ds_trainer *t, double loss_sum) {
   const ds_backend *be = t->be;
   size_t np = t->model.n_params;
+  if (t->dist_size > 1) { /* log points and checkpoints: one model on every process */
+    if (t->model.n_stats && !t->sync_bn) ds_dist_average(be, t->stats, t->model.n_stats);
+    ds_dist_check_identical(be, t->params, np, t->step);
+  }
   int64_t rec[6];
   be->download(rec, t->d_nonfinite, sizeof rec);
   char name[64];

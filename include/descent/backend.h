@@ -46,8 +46,10 @@ typedef struct {
   float slope;               /* leaky ReLU's negative slope */
   float p;                   /* dropout probability; the dropout output is written only when o != NULL */
   ds_dropout_form form;
-  uint64_t seed;             /* dropout mask: ds_philox_word(seed, stream, *step, element) */
+  uint64_t seed;             /* dropout mask: ds_philox_word(seed, stream, *step, element0 + element) */
   uint32_t stream;
+  uint64_t element0;         /* index of element 0 in the whole batch: rows * C before this process's
+                                slice of a batch split across processes (host/dist), else 0 */
 } ds_hidden_spec;
 
 typedef struct ds_backend {
@@ -97,17 +99,19 @@ typedef struct ds_backend {
                              const float *gamma, int B, int C);
 
   /* Dropout of probability p over n elements. Element e is kept when
-   * ds_philox_word(seed, stream, *step, e) < ds_dropout_threshold(p).
+   * ds_philox_word(seed, stream, *step, element0 + e) < ds_dropout_threshold(p)
+   * (element0: where these n elements start in the whole batch when it is
+   * split across processes, so that every split draws the same masks; 0 else).
    * inverted: kept * 1/(1-p) in training, identity at test;
    * scale-at-test: kept * 1 in training, x*(1-p) at test. out may alias inp.
    * `step` is ONE value in backend memory, read by the op when it runs (only
    * in training with p > 0), so that a captured CUDA graph replays with the
    * key the host wrote before the replay. */
   void (*dropout_forward)(float *out, const float *inp, size_t n, float p, ds_dropout_form form,
-                          int training, uint64_t seed, uint32_t stream, const uint64_t *step);
+                          int training, uint64_t seed, uint32_t stream, uint64_t element0, const uint64_t *step);
   /* dinp[n] = dout[n] * mask * scale (the mask is regenerated, not stored) */
   void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, ds_dropout_form form,
-                           uint64_t seed, uint32_t stream, const uint64_t *step);
+                           uint64_t seed, uint32_t stream, uint64_t element0, const uint64_t *step);
 
   /* A hidden layer after its linear map, fused (one kernel each way on the GPU):
    *   h = BatchNorm(z) (spec->batchnorm; else h = z),  a = act(h),  o = dropout(a).
@@ -205,6 +209,43 @@ typedef struct ds_backend {
    * GPU's free memory), 0 when unknown: the trainer refuses a run that will
    * not fit before it allocates anything. */
   size_t (*memory_available)(void);
+
+  /* ---- BatchNorm of a batch split across processes (--sync-bn; host/dist) ---- *
+   * The training BatchNorm of batchnorm_forward/backward in phases, so that the
+   * per-feature sums of every process's rows can be all-reduced in between:
+   * with `count` the rows of the whole batch and the sums all-reduced (summed
+   * over processes) after each *_sums call, every process gets the statistics
+   * of the whole batch; with one process (count = B) the results are
+   * batchnorm_forward/backward's, bit for bit (same formulas, double sums).
+   *   forward:  batchnorm_sums(pass 0), all-reduce sums[0,C);
+   *             batchnorm_sums(pass 1), all-reduce sums[C,2C);
+   *             batchnorm_forward_synced.
+   *   backward: batchnorm_backward_sums, all-reduce sums[0,2C);
+   *             batchnorm_backward_synced.
+   * pass 0: sums[c] = sum_b inp[b,c];
+   * pass 1: sums[C+c] = sum_b (inp[b,c] - sums[c]/count)^2 (sums[c] is the whole batch's sum).
+   * inp[B,C]; sums[2C] (double). */
+  void (*batchnorm_sums)(double *sums, const float *inp, int B, int C, int pass, int count);
+  /* out[B,C], mean/rstd[C] saved, running_mean/var[C] updated (unbiased: count/(count-1))
+   * <- inp[B,C], gamma/beta[C], sums[2C] of the whole batch (mean = sums[c]/count,
+   * biased var = sums[C+c]/count). Requires count > 1. */
+  void (*batchnorm_forward_synced)(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
+                                   const float *inp, const float *gamma, const float *beta, const double *sums,
+                                   int B, int C, int count, float momentum, float eps);
+  /* sums[c] = sum_b dout[b,c], sums[C+c] = sum_b dout[b,c] * xhat[b,c] over this
+   * process's rows; dbeta[C] += sums[c], dgamma[C] += sums[C+c] (the parameter
+   * gradients are all-reduced with the others). dout, inp[B,C]; mean/rstd[C]. */
+  void (*batchnorm_backward_sums)(double *sums, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                                  const float *mean, const float *rstd, int B, int C);
+  /* dinp[B,C] = rstd * (gamma*dout - gamma*S1/count - xhat * gamma*S2/count) with the whole
+   * batch's S1 = sums[c], S2 = sums[C+c] (all-reduced). dinp may not alias dout. */
+  void (*batchnorm_backward_synced)(float *dinp, const float *dout, const float *inp, const float *mean,
+                                    const float *rstd, const float *gamma, const double *sums, int B, int C,
+                                    int count);
+  /* The stream the ops run on (a cudaStream_t), for a collective library
+   * (NCCL) to enqueue its all-reduce in order with them and inside a
+   * captured graph; NULL where ops run on the calling thread (the CPU). */
+  void *(*native_stream)(void);
 } ds_backend;
 
 /* The CPU reference backend (always present). */

@@ -46,6 +46,13 @@ void ds_fatal(int code, const char *fmt, ...);
  * after it. */
 void ds_set_fatal_hook(void (*hook)(int code, const char *message));
 
+/* For a job of several processes (host/dist): `prefix` (e.g. "rank 1: ", at
+ * most 31 characters; NULL for none) goes after "descent: " in ds_fatal's line,
+ * and `end(code)` replaces exit(code) there (MPI_Abort: the whole job ends
+ * with that status instead of the other ranks waiting for this one forever).
+ * `end` must not return; if it does, ds_fatal exits as before. */
+void ds_set_fatal_end(const char *prefix, void (*end)(int code));
+
 /* Print "descent: note: <message>" on stderr (not fatal), unless notes are
  * off (ds_set_quiet(1): --quiet, which leaves nothing but errors). */
 #if defined(__GNUC__)

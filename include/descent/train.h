@@ -65,6 +65,9 @@ typedef struct {
   int no_graph;            /* run every op eagerly instead of replaying a captured CUDA graph */
   int tf32;                /* TF32 tensor-core GEMMs */
   int deterministic;       /* ask for bit-identical runs: both backends always give them (set_deterministic NULL) */
+  /* several processes (host/dist, mpirun): BatchNorm statistics of the whole
+     batch (all-reduced per-feature sums) instead of each process's slice */
+  int sync_bn;
 } ds_train_config;
 
 #define DS_SEED_FROM_SEED UINT64_MAX
@@ -156,6 +159,14 @@ typedef struct {
   int graph_warm;          /* a full update has run eagerly: the next one is captured */
   long graph_replays;      /* updates that ran as one graph launch */
   long fault_at;           /* DESCENT_FAULT_AT_UPDATE: inject a device fault at this update (0: never) */
+  /* data parallel (host/dist): every process draws the same global batches
+   * and computes rows [r*G/N, (r+1)*G/N) of each micro-batch of G rows;
+   * the gradients are summed over the processes before the update */
+  int dist_rank, dist_size;
+  int sync_bn;             /* cfg.sync_bn with dist_size > 1: the split BatchNorm ops and all-reduced sums */
+  double *d_bn_sums;       /* [2 * widest hidden layer] (sync_bn) */
+  long row0;               /* first row of this process's slice of the current micro-batch */
+  int global_rows;         /* rows of the whole current micro-batch (all processes) */
 } ds_trainer;
 
 /* Build the trainer on backend be: the model of cfg for train's image size
@@ -183,6 +194,11 @@ void ds_trainer_backward(ds_trainer *t, const float *params, int B, const uint64
  * (gather, forward, loss, backward, non-finite scan, optimizer) runs eagerly
  * or, on a backend with graphs, as one replay of a captured graph. */
 int ds_trainer_update(ds_trainer *t, int k);
+
+/* The training loss sum and correct count accumulated in d_acc since the
+ * epoch began, summed over the processes (host/dist): acc[2] on the host.
+ * Synchronises; every process must call it at the same point. */
+void ds_trainer_read_acc(ds_trainer *t, double acc[2]);
 
 /* Evaluate n rows of images[n, t->d] and labels[n] (BACKEND memory, e.g.
  * t->test_images, t->test_labels) in inference mode: *loss the mean
