@@ -199,5 +199,26 @@ grep -q '^descent: train: started by .*PMI_SIZE=2' "$W/err" || fail "PMI_SIZE=2:
 "$DESCENT" "${U[@]}" --sync-bn >"$W/out" 2>"$W/err"
 [ $? -eq 2 ] && grep -q -- '--sync-bn: needs --batchnorm' "$W/err" || fail "--sync-bn without --batchnorm: $(cat "$W/err")"
 
+# ---- mpirun -np 2 descent sweep: the ranks share the trials, rank 0 writes one file,
+#      and the file equals one process's sweep (up to the timings)
+SW=(sweep --optimizer sgd,adam --lr 0.01,0.1 --train-images "$IMAGES" --train-labels "$LABELS" --test-fraction 0.2
+    --hidden 16 --steps 30 --threads 1)
+"${MPIRUN[@]}" -np 2 "$DESCENT" "${SW[@]}" --out "$W/sw2.jsonl" >/dev/null 2>"$W/err" || fail "sweep on 2 ranks: exit $?: $(tail -n 2 "$W/err")"
+grep -q "2 ranks share the 4 trials" "$W/err" || fail "sweep on 2 ranks did not say the ranks share the trials"
+"$DESCENT" "${SW[@]}" --out "$W/sw1.jsonl" >/dev/null 2>"$W/err" || fail "sweep on 1 process: exit $?"
+python3 - "$W/sw2.jsonl" "$W/sw1.jsonl" <<'PYEOF2' || fail "the 2-rank sweep's file differs from one process's"
+import json, sys
+def strip(r):
+    r = dict(r)
+    r["final"] = {k: v for k, v in r["final"].items() if "second" not in k and k != "time_to_target"}
+    r["curve"] = [{k: v for k, v in p.items() if "second" not in k} for p in r["curve"]]
+    return r
+a = [strip(json.loads(l)) for l in open(sys.argv[1])]
+b = {r["trial"]: r for r in (strip(json.loads(l)) for l in open(sys.argv[2]))}
+ok = len(a) == 4 and len(b) == 4 and all(r["status"] == "ok" and b[r["trial"]] == r for r in a)
+if not ok: print("FAIL:", len(a), len(b))
+sys.exit(0 if ok else 1)
+PYEOF2
+
 echo "test_dist: $failures failure(s) ($(($(date +%s) - t0)) s)"
 [ "$failures" -eq 0 ]

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "descent/common.h"
+#include "dist/dist.h"
 #include "sweep/sweep.h"
 #include "train/log.h"
 
@@ -73,10 +74,32 @@ typedef struct {
   double t0;
 } job;
 
-/* Start `self train args... --json --quiet` with stdout and stderr on pipes, in a
- * process group of its own (Ctrl-C reaches the sweep, which stops it), with
- * OPENBLAS_NUM_THREADS=threads unless the environment sets it. */
-static void job_start(job *j, const char *self, char *const *args, int n_args, int threads) {
+extern char **environ;
+
+/* A trial is one process, not a rank of the sweep's MPI job: the launcher's
+ * variables go (else `descent train` would join the job), and under mpirun
+ * each rank's trials see the GPU of its local rank. */
+static void leave_the_job(void) {
+  for (int again = 1; again;) {
+    again = 0;
+    for (char **e = environ; *e; e++)
+      if (strncmp(*e, "OMPI_", 5) == 0 || strncmp(*e, "PMIX_", 5) == 0 || strncmp(*e, "PMI_", 4) == 0 ||
+          strncmp(*e, "MV2_", 4) == 0) {
+        char name[256];
+        size_t n = strcspn(*e, "=");
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), *e);
+        unsetenv(name);
+        again = 1;
+        break;
+      }
+  }
+}
+
+/* Start `self train args... --json --quiet` (or `--dry-run` when check) with
+ * stdout and stderr on pipes, in a process group of its own (Ctrl-C reaches
+ * the sweep, which stops it), with OPENBLAS_NUM_THREADS=threads unless the
+ * environment sets it. */
+static void job_start(job *j, const char *self, char *const *args, int n_args, int threads, int check) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) ds_fatal(DS_EXIT_RUNTIME, "sweep: pipe: %s", strerror(errno));
   fflush(stdout);
@@ -85,6 +108,12 @@ static void job_start(job *j, const char *self, char *const *args, int n_args, i
   if (pid < 0) ds_fatal(DS_EXIT_RUNTIME, "sweep: fork: %s", strerror(errno));
   if (pid == 0) {
     setpgid(0, 0);
+    if (ds_dist_size() > 1) {
+      char dev[16];
+      snprintf(dev, sizeof dev, "%d", ds_dist_local_rank());
+      setenv("CUDA_VISIBLE_DEVICES", dev, 0);
+      leave_the_job();
+    }
     dup2(out[1], 1);
     dup2(err[1], 2);
     close(out[0]), close(out[1]), close(err[0]), close(err[1]);
@@ -97,8 +126,12 @@ static void job_start(job *j, const char *self, char *const *args, int n_args, i
     argv[k++] = (char *)self;
     argv[k++] = (char *)"train";
     for (int i = 0; i < n_args; i++) argv[k++] = args[i];
-    argv[k++] = (char *)"--json";
-    argv[k++] = (char *)"--quiet";
+    if (check) {
+      argv[k++] = (char *)"--dry-run";
+    } else {
+      argv[k++] = (char *)"--json";
+      argv[k++] = (char *)"--quiet";
+    }
     argv[k] = NULL;
     execv(self, argv);
     fprintf(stderr, "descent: sweep: cannot run %s: %s\n", self, strerror(errno));
@@ -151,7 +184,21 @@ static const char *last_line(text *t) {
 /* `descent train args... --dry-run` in a forked copy of this process (no
  * exec: a check costs a fork, not a program start): its exit status, and
  * its stderr in *err. */
-static int check_trial(char *const *args, int n_args, text *err) {
+static int check_trial(const char *self, char *const *args, int n_args, text *err) {
+  if (ds_dist_size() > 1) { /* this process is a rank of a job: the check runs as a program of its own */
+    job j;
+    job_start(&j, self, args, n_args, 1, 1);
+    struct pollfd p[2];
+    while (j.out_fd >= 0 || j.err_fd >= 0) {
+      p[0] = (struct pollfd){j.out_fd, POLLIN, 0};
+      p[1] = (struct pollfd){j.err_fd, POLLIN, 0};
+      if (poll(p, 2, -1) < 0 && errno != EINTR) break;
+      job_read(&j, p[0].revents != 0, p[1].revents != 0);
+    }
+    free(j.out.s);
+    *err = j.err;
+    return job_wait(&j);
+  }
   int e[2];
   if (pipe(e) != 0) ds_fatal(DS_EXIT_RUNTIME, "sweep: pipe: %s", strerror(errno));
   fflush(stdout);
@@ -301,7 +348,55 @@ static double trial_score(const char *json, size_t len, const char **metric) {
   return NAN;
 }
 
+/* Rank 0's account of the finished trials: the file, the counts, the progress line. */
+typedef struct {
+  long finished, failed, total;
+  double t0, best;
+  char best_desc[1400];
+  int fd;
+  const char *out;
+} tally;
+
+/* Write one finished trial's line and print its progress line; secs is its
+ * wall time here, NAN for a trial another rank ran (its own clock is used). */
+static void tally_line(tally *tl, const char *line, const ds_trial *trials, long n, double secs) {
+  write_line(tl->fd, tl->out, line);
+  size_t len = strlen(line);
+  const char *v, *fin;
+  size_t vl, fl;
+  const ds_trial *t = NULL;
+  if (ds_json_member(line, len, "trial", &v, &vl) == 0 && vl == 18)
+    for (long i = 0; i < n && !t; i++)
+      if (memcmp(trials[i].id, v + 1, 16) == 0) t = &trials[i];
+  int ok = ds_json_member(line, len, "status", &v, &vl) == 0 && vl == 4 && memcmp(v, "\"ok\"", 4) == 0;
+  const char *error = NULL;
+  char errbuf[512] = "";
+  if (!ok && ds_json_member(line, len, "error", &v, &vl) == 0 && vl > 2 && v[0] == '"') {
+    snprintf(errbuf, sizeof errbuf, "%.*s", (int)(vl - 2 < sizeof errbuf - 1 ? vl - 2 : sizeof errbuf - 1), v + 1);
+    error = errbuf;
+  }
+  double score = NAN;
+  const char *metric = "val_accuracy";
+  if (ds_json_member(line, len, "final", &fin, &fl) == 0 && fin[0] == '{') {
+    score = trial_score(fin, fl, &metric);
+    if (!isfinite(secs) && ds_json_member(fin, fl, "seconds", &v, &vl) == 0) secs = strtod(v, NULL);
+  }
+  tl->finished++;
+  tl->failed += !ok;
+  char d[1024] = "?";
+  if (t) describe_short(t, d, sizeof d);
+  if (ok && score > tl->best)
+    tl->best = score, snprintf(tl->best_desc, sizeof tl->best_desc, "%s %.4f (%s)", metric, score, d);
+  double el = ds_now_seconds() - tl->t0;
+  char eta[32] = "?", sc[32];
+  ds_format_duration(eta, sizeof eta, el / (double)tl->finished * (double)(tl->total - tl->finished));
+  fprintf(stderr, "sweep: %ld/%ld  %s  %s %s in %.1f s%s%s  ETA %s  best: %s\n", tl->finished, tl->total,
+          t ? t->id : "?", d, ok ? (isfinite(score) ? ds_format_number(sc, sizeof sc, score) : "?") : "FAILED", secs,
+          ok ? "" : ": ", ok ? "" : (error ? error : ""), eta, tl->best_desc[0] ? tl->best_desc : "none yet");
+}
+
 int ds_cmd_sweep(int argc, char **argv) {
+  ds_dist_init(); /* under mpirun: the ranks share the trials (host/dist) */
   /* split: the sweep's own flags, then train flags with value specs */
   char **own = ds_xcalloc((size_t)argc + 1, sizeof(char *), "arguments");
   int n_own = 0;
@@ -384,7 +479,8 @@ int ds_cmd_sweep(int argc, char **argv) {
   }
   for (long i = 0; i < n; i++) {
     text e;
-    int rc = check_trial(trials[i].args, trials[i].n_args, &e);
+    if (i % ds_dist_size() != ds_dist_rank()) continue; /* under mpirun each rank checks its share */
+    int rc = check_trial(self, trials[i].args, trials[i].n_args, &e);
     if (rc != 0) {
       char d[1024];
       describe(&trials[i], d, sizeof d);
@@ -393,11 +489,14 @@ int ds_cmd_sweep(int argc, char **argv) {
     }
     free(e.s);
   }
+  /* under mpirun: rank 0 holds the result file and writes every line; each
+     rank runs every size-th trial still to do and sends rank 0 its lines */
+  int rank = ds_dist_rank(), size = ds_dist_size();
   int fd = -1;
   long n_failed_before = 0;
-  if (out && !dry_run) fd = open_results(out, &done_ids, &n_done_ids, &n_failed_before);
+  if (out && !dry_run && rank == 0) fd = open_results(out, &done_ids, &n_done_ids, &n_failed_before);
   if (dry_run) {
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < n && rank == 0; i++) {
       char d[2048];
       describe(&trials[i], d, sizeof d);
       printf("%s  descent train %s\n", trials[i].id, d);
@@ -406,21 +505,30 @@ int ds_cmd_sweep(int argc, char **argv) {
     ds_sweep_trials_free(trials, n);
     free(trials);
     ds_sweep_spec_free(&spec);
+    ds_dist_finalize(1);
     return DS_EXIT_OK;
   }
 
-  /* the trials still to run */
+  /* the trials still to run (rank 0 read the file; every rank gets the list) */
   long *todo = ds_xcalloc((size_t)n + 1, sizeof(long), "trials");
   long n_todo = 0;
-  for (long i = 0; i < n; i++) {
+  for (long i = 0; i < n && rank == 0; i++) {
     int seen = 0;
     for (long k = 0; k < n_done_ids && !seen; k++) seen = strcmp(done_ids[k], trials[i].id) == 0;
     if (!seen) todo[n_todo++] = i;
   }
-  if (n_todo < n) ds_note("sweep: %ld of %ld trials are already in %s; running the other %ld", n - n_todo, n, out, n_todo);
+  ds_dist_broadcast_host(&n_todo, sizeof n_todo, 0);
+  ds_dist_broadcast_host(todo, (size_t)n_todo * sizeof(long), 0);
+  if (rank == 0 && n_todo < n)
+    ds_note("sweep: %ld of %ld trials are already in %s; running the other %ld", n - n_todo, n, out, n_todo);
   if (n_failed_before > 0)
     ds_note("sweep: %s holds %ld failed trial line%s; %s run%s again (descent report reads a trial's last line)", out,
             n_failed_before, n_failed_before == 1 ? "" : "s", n_failed_before == 1 ? "it" : "they", n_failed_before == 1 ? "s" : "");
+  long n_mine = 0;
+  for (long k = 0; k < n_todo; k++)
+    if (k % size == rank) todo[n_mine++] = todo[k]; /* this rank's share, in order */
+  if (size > 1 && rank == 0)
+    ds_note("sweep: %d ranks share the %ld trials (rank 0 writes %s)", size, n_todo, out);
 
   struct sigaction sa, old_int, old_term;
   memset(&sa, 0, sizeof sa);
@@ -430,14 +538,13 @@ int ds_cmd_sweep(int argc, char **argv) {
   sigaction(SIGTERM, &sa, &old_term);
 
   job *run = ds_xcalloc((size_t)jobs, sizeof(job), "jobs");
-  int running = 0, forwarded = 0;
-  long next = 0, finished = 0, failed = 0;
-  double t0 = ds_now_seconds(), best = -INFINITY;
-  char best_desc[1400] = "";
-  while ((next < n_todo && !stop_requested) || running > 0) {
-    while (running < jobs && next < n_todo && !stop_requested) {
+  int running = 0, forwarded = 0, done_ranks = 0;
+  long next = 0;
+  tally tl = {.t0 = ds_now_seconds(), .best = -INFINITY, .total = n_todo, .fd = fd, .out = out};
+  while ((next < n_mine && !stop_requested) || running > 0 || (rank == 0 && done_ranks < size - 1)) {
+    while (running < jobs && next < n_mine && !stop_requested) {
       ds_trial *t = &trials[todo[next]];
-      job_start(&run[running], self, t->args, t->n_args, threads);
+      job_start(&run[running], self, t->args, t->n_args, threads, 0);
       run[running++].trial = todo[next++];
     }
     if (stop_requested && !forwarded) { /* Ctrl-C: every running trial stops after its update */
@@ -449,7 +556,8 @@ int ds_cmd_sweep(int argc, char **argv) {
       p[2 * k] = (struct pollfd){run[k].out_fd, POLLIN, 0};
       p[2 * k + 1] = (struct pollfd){run[k].err_fd, POLLIN, 0};
     }
-    if (poll(p, (nfds_t)(2 * running), 1000) < 0 && errno != EINTR) ds_fatal(DS_EXIT_RUNTIME, "sweep: poll: %s", strerror(errno));
+    if (poll(p, (nfds_t)(2 * running), size > 1 ? 50 : 1000) < 0 && errno != EINTR)
+      ds_fatal(DS_EXIT_RUNTIME, "sweep: poll: %s", strerror(errno));
     for (int k = 0; k < running; k++) {
       if (!job_read(&run[k], p[2 * k].revents != 0, p[2 * k + 1].revents != 0)) continue;
       job *j = &run[k];
@@ -465,50 +573,46 @@ int ds_cmd_sweep(int argc, char **argv) {
         if (e > b && j->out.s[b] == '{') json = j->out.s + b, json_len = e - b;
       }
       int interrupted = rc == DS_EXIT_INTERRUPTED || rc == 128 + SIGINT || (stop_requested && rc != 0);
-      double secs = ds_now_seconds() - j->t0;
-      char d[1024];
-      describe_short(t, d, sizeof d);
       if (interrupted && stop_requested) {
+        char d[1024];
+        describe_short(t, d, sizeof d);
         fprintf(stderr, "descent: sweep: stopped trial %s (%s); it runs again when the sweep is rerun\n", t->id, d);
       } else {
-        const char *error = rc != 0 ? last_line(&j->err) : NULL;
-        char *line = ds_sweep_record(t, json, json_len, rc, error);
-        write_line(fd, out, line);
-        int ok = strstr(line, "\"status\":\"ok\"") != NULL;
+        char *line = ds_sweep_record(t, json, json_len, rc, rc != 0 ? last_line(&j->err) : NULL);
+        if (rank == 0) tally_line(&tl, line, trials, n, ds_now_seconds() - j->t0);
+        else ds_dist_send_text(0, line, strlen(line));
         free(line);
-        finished++;
-        failed += !ok;
-        const char *metric = "val_accuracy";
-        double score = json ? trial_score(json, json_len, &metric) : NAN;
-        if (ok && score > best) best = score, snprintf(best_desc, sizeof best_desc, "%s %.4f (%s)", metric, score, d);
-        double el = ds_now_seconds() - t0;
-        char eta[32] = "?";
-        ds_format_duration(eta, sizeof eta, el / (double)finished * (double)(n_todo - finished));
-        char sc[32];
-        fprintf(stderr, "sweep: %ld/%ld  %s  %s %s in %.1f s%s%s  ETA %s  best: %s\n", finished, n_todo, t->id, d,
-                ok ? (isfinite(score) ? ds_format_number(sc, sizeof sc, score) : "?") : "FAILED", secs,
-                ok ? "" : ": ", ok ? "" : (error ? error : ""), eta, best_desc[0] ? best_desc : "none yet");
       }
       free(j->out.s);
       free(j->err.s);
       run[k] = run[--running];
       k--;
     }
+    char *msg;
+    size_t len;
+    int from;
+    while (rank == 0 && ds_dist_poll_text(&msg, &len, &from)) { /* other ranks' lines; an empty one: it is done */
+      if (len == 0) done_ranks++;
+      else tally_line(&tl, msg, trials, n, NAN);
+      free(msg);
+    }
   }
+  if (rank != 0) ds_dist_send_text(0, "", 0);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
-  close(fd);
+  if (fd >= 0) close(fd);
   int code = DS_EXIT_OK;
   if (stop_requested) {
-    fprintf(stderr, "descent: sweep: interrupted: %ld of %ld trials done in %s; rerun the same command to continue\n",
-            finished + (n - n_todo), n, out);
+    if (rank == 0)
+      fprintf(stderr, "descent: sweep: interrupted: %ld of %ld trials done in %s; rerun the same command to continue\n",
+              tl.finished + (n - n_todo), n, out);
     code = DS_EXIT_INTERRUPTED;
-  } else if (failed > 0) {
+  } else if (rank == 0 && tl.failed > 0) {
     fprintf(stderr, "descent: sweep: %ld of %ld trials failed (status \"failed\" in %s); the others are recorded\n",
-            failed, n_todo, out);
+            tl.failed, n_todo, out);
     code = DS_EXIT_RUNTIME;
-  } else {
-    fprintf(stderr, "sweep: %ld trials in %s%s%s\n", n, out, best_desc[0] ? "; best: " : "", best_desc);
+  } else if (rank == 0) {
+    fprintf(stderr, "sweep: %ld trials in %s%s%s\n", n, out, tl.best_desc[0] ? "; best: " : "", tl.best_desc);
   }
   for (long k = 0; k < n_done_ids; k++) free(done_ids[k]);
   free(done_ids);
@@ -517,5 +621,6 @@ int ds_cmd_sweep(int argc, char **argv) {
   ds_sweep_trials_free(trials, n);
   free(trials);
   ds_sweep_spec_free(&spec);
+  ds_dist_finalize(1);
   return code;
 }

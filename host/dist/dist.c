@@ -337,6 +337,39 @@ void ds_dist_allreduce_double(const ds_backend *be, double *buf, size_t n) {
 #endif
 }
 
+#define DS_DIST_TEXT_TAG 7 /* the tag of ds_dist_send_text's messages */
+
+void ds_dist_send_text(int dest, const char *text, size_t len) {
+  if (dist.size <= 1) return;
+#ifdef DS_HAVE_MPI
+  if (len > (size_t)INT32_MAX) ds_fatal(DS_EXIT_RUNTIME, "ds_dist_send_text: %zu bytes is more than one message holds", len);
+  MPI_CHECK(MPI_Send(text, (int)len, MPI_BYTE, dest, DS_DIST_TEXT_TAG, MPI_COMM_WORLD));
+#else
+  (void)dest, (void)text, (void)len;
+#endif
+}
+
+int ds_dist_poll_text(char **text, size_t *len, int *source) {
+  if (dist.size <= 1) return 0;
+#ifdef DS_HAVE_MPI
+  int flag = 0, count = 0;
+  MPI_Status st;
+  MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, DS_DIST_TEXT_TAG, MPI_COMM_WORLD, &flag, &st));
+  if (!flag) return 0;
+  MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &count));
+  char *buf = ds_xmalloc((size_t)count + 1, "a message from another rank");
+  MPI_CHECK(MPI_Recv(buf, count, MPI_BYTE, st.MPI_SOURCE, DS_DIST_TEXT_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+  buf[count] = '\0';
+  *text = buf;
+  *len = (size_t)count;
+  *source = st.MPI_SOURCE;
+  return 1;
+#else
+  (void)text, (void)len, (void)source;
+  return 0;
+#endif
+}
+
 void ds_dist_broadcast_host(void *buf, size_t bytes, int root) {
   if (dist.size <= 1) return;
 #ifdef DS_HAVE_MPI

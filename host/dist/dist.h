@@ -88,6 +88,15 @@ void ds_dist_allreduce_double(const ds_backend *be, double *buf, size_t n);
 /* bytes of buf (HOST memory) from rank `root` to every process (MPI_Bcast). */
 void ds_dist_broadcast_host(void *buf, size_t bytes, int root);
 
+/* Text from this process to process `dest` (HOST memory, len bytes; len 0
+ * is a message too): a blocking send (descent sweep brings its result lines
+ * to rank 0 this way). A no-op for one process. */
+void ds_dist_send_text(int dest, const char *text, size_t len);
+/* A text message waiting for this process from any other (non-blocking):
+ * 1 with *text (heap, NUL-terminated; the caller frees it), *len and
+ * *source set, 0 when none is waiting (always 0 for one process). */
+int ds_dist_poll_text(char **text, size_t *len, int *source);
+
 /* buf[n] (HOST memory) = its sum over all processes (MPI_Allreduce). */
 void ds_dist_sum_host(double *buf, size_t n);
 /* Whether `flag` is non-zero on any process. */
