@@ -1,6 +1,7 @@
 /* Dataset registry and loading: the four standard IDX files from a folder, or
  * explicit files, with an optional hold-out of the last part of the training
  * file as the test set. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,10 +112,14 @@ static void split_tail(ds_dataset *train, ds_dataset *test, float fraction, cons
   train->n = n_train;
 }
 
-void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test) {
-  memset(train, 0, sizeof *train);
-  memset(test, 0, sizeof *test);
-  char b1[1100], b2[1100], b3[1100], b4[1100];
+/* Where the four files are: explicit names, or the --data / --dataset folder
+ * (each name raw or .gz). Exits 2 naming the flag when a pair is incomplete
+ * or a folder lacks its files. p[0..3] = train images, train labels, test
+ * images, test labels (the test pair NULL with --test-fraction); b* hold the
+ * names found in a folder. */
+typedef struct { const char *p[4]; char b[4][1100]; } data_paths;
+
+static void resolve_paths(const ds_data_source *src, data_paths *dp) {
   const char *ti = src->train_images, *tl = src->train_labels;
   const char *vi = src->test_images, *vl = src->test_labels;
   if (!ti != !tl) ds_fatal(DS_EXIT_USAGE, "--train-images and --train-labels go together");
@@ -135,15 +140,38 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
     } else if (!is_dir(dir)) {
       ds_fatal(DS_EXIT_USAGE, "--data: %s is not a directory", dir);
     }
-    ti = find_in_dir(dir, "train-images-idx3-ubyte", b1, sizeof b1);
-    tl = find_in_dir(dir, "train-labels-idx1-ubyte", b2, sizeof b2);
+    ti = find_in_dir(dir, "train-images-idx3-ubyte", dp->b[0], sizeof dp->b[0]);
+    tl = find_in_dir(dir, "train-labels-idx1-ubyte", dp->b[1], sizeof dp->b[1]);
     if (!ti || !tl) ds_fatal(DS_EXIT_USAGE, "%s: %s has no train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]", flag, dir);
     if (!vi && src->test_fraction <= 0.0f) {
-      vi = find_in_dir(dir, "t10k-images-idx3-ubyte", b3, sizeof b3);
-      vl = find_in_dir(dir, "t10k-labels-idx1-ubyte", b4, sizeof b4);
+      vi = find_in_dir(dir, "t10k-images-idx3-ubyte", dp->b[2], sizeof dp->b[2]);
+      vl = find_in_dir(dir, "t10k-labels-idx1-ubyte", dp->b[3], sizeof dp->b[3]);
       if (!vi || !vl) ds_fatal(DS_EXIT_USAGE, "%s: %s has no t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (or use --test-fraction)", flag, dir);
     }
   }
+  dp->p[0] = ti, dp->p[1] = tl, dp->p[2] = vi, dp->p[3] = vl;
+}
+
+void ds_data_check(const ds_data_source *src) {
+  data_paths dp;
+  resolve_paths(src, &dp);
+  if (dp.p[2] && src->test_fraction > 0.0f) ds_fatal(DS_EXIT_USAGE, "--test-fraction: not with explicit test files");
+  if (!dp.p[2] && src->test_fraction <= 0.0f)
+    ds_fatal(DS_EXIT_USAGE, "no test set: give --test-images/--test-labels or --test-fraction F");
+  for (int i = 0; i < 4; i++) {
+    if (!dp.p[i]) continue;
+    FILE *f = fopen(dp.p[i], "rb");
+    if (!f) ds_fatal(DS_EXIT_USAGE, "%s: cannot open: %s", dp.p[i], strerror(errno));
+    fclose(f);
+  }
+}
+
+void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test) {
+  memset(train, 0, sizeof *train);
+  memset(test, 0, sizeof *test);
+  data_paths dp;
+  resolve_paths(src, &dp);
+  const char *ti = dp.p[0], *tl = dp.p[1], *vi = dp.p[2], *vl = dp.p[3];
   load_pair(ti, tl, train);
   if (vi && src->test_fraction > 0.0f)
     ds_fatal(DS_EXIT_USAGE, "--test-fraction: not with explicit test files");

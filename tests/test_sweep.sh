@@ -206,19 +206,24 @@ done
   fail "--data-seed or --dropout-seed changed the initial model"
 
 # ---- 8. presets: defaults that flags override, recorded in the configuration
-cfg=$("$DESCENT" train --preset deepobs-fmnist-mlp --optimizer momentum --lr 0.01 --epochs 3 --dry-run) || fail "--preset --dry-run failed"
+cfg=$("$DESCENT" train --preset deepobs-fmnist-mlp --optimizer momentum --lr 0.01 --epochs 3 --dry-run "${DATA[@]}") || fail "--preset --dry-run failed"
 python3 -c '
 import json, sys
 c = json.loads(sys.argv[1])
 want = {"hidden": "1000,500,100", "activation": "relu", "init": "trunc-normal:0.03", "batch_size": "128",
-        "epochs": 3, "optimizer": "momentum", "lr": 0.01, "dataset": "fashion-mnist", "weight_decay": 0}
+        "epochs": 3, "optimizer": "momentum", "lr": 0.01, "weight_decay": 0, "preset": "deepobs-fmnist-mlp"}
 bad = {k: (c.get(k), v) for k, v in want.items() if c.get(k) != v}
 print("FAIL: preset config", bad) if bad else None
 sys.exit(1 if bad else 0)' "$cfg" || fail "deepobs-fmnist-mlp did not set its values (or a flag did not win)"
-cfg=$("$DESCENT" train --preset algoperf-mnist --dry-run) || fail "--preset algoperf-mnist --dry-run failed"
+cfg=$("$DESCENT" train --preset algoperf-mnist --dry-run "${DATA[@]}") || fail "--preset algoperf-mnist --dry-run failed"
 case $cfg in *'"hidden":"128"'*'"activation":"sigmoid"'*'"normalize":"0.1307,0.3081"'*) ;; *) fail "algoperf-mnist: $cfg" ;; esac
 case $cfg in *'"val_fraction":0.16666667'*'"target_accuracy":0.97,"max_seconds":60'*) ;; *) fail "algoperf-mnist timing: $cfg" ;; esac
 "$DESCENT" train --preset nope --dry-run 2>p.err; [ $? -eq 2 ] && grep -q "unknown preset 'nope'" p.err || fail "an unknown preset: $(cat p.err)"
+# the preset's --dataset gives way to explicit files; a missing file is refused by --dry-run
+"$DESCENT" train --dry-run --train-images nope.gz --train-labels "$LABELS" --test-fraction 0.2 2>p.err
+[ $? -eq 2 ] && grep -q "nope.gz: cannot open" p.err || fail "--dry-run did not check the input files: $(cat p.err)"
+refused_early() { "$DESCENT" sweep --out d.jsonl "$@" 2>d.err; [ $? -eq 2 ] && [ ! -e d.jsonl ] || fail "sweep $*: not refused before the trials: $(cat d.err)"; }
+refused_early --lr 0.1,0.2 --train-images nope.gz --train-labels "$LABELS" --test-fraction 0.2
 
 # ---- 6. refused before anything runs
 refused() { # want_text args...

@@ -32,7 +32,7 @@ static int parse_init(const char *value, void *ptr, char *err, size_t errlen) {
   if (strncmp(value, prefix, sizeof prefix - 1) == 0) {
     double std;
     if (ds_parse_double(value + sizeof prefix - 1, &std) != 0 || !(std > 0.0) || std > 1e6) {
-      snprintf(err, errlen, "trunc-normal:STD: expected a standard deviation > 0, got '%s'", value + sizeof prefix - 1);
+      snprintf(err, errlen, "trunc-normal:STD: expected a standard deviation in (0, 1e6]");
       return -1;
     }
     spec->init = DS_INIT_TRUNC_NORMAL;
@@ -63,7 +63,7 @@ static int parse_normalize(const char *value, void *ptr, char *err, size_t errle
   double mean, std;
   if (ds_parse_double(buf, &mean) != 0 || ds_parse_double(comma + 1, &std) != 0 || fabs(mean) > 1e6 ||
       !(std > 1e-6) || std > 1e6) {
-    snprintf(err, errlen, "expected MEAN,STD with STD > 0 (for example 0.1307,0.3081), got '%s'", value);
+    snprintf(err, errlen, "expected MEAN,STD with |MEAN| <= 1e6 and STD in (1e-6, 1e6] (for example 0.1307,0.3081)");
     return -1;
   }
   cfg->norm_mean = (float)mean;

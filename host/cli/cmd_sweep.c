@@ -279,6 +279,9 @@ static int open_results(const char *path, char ***ids, long *n_ids, long *n_fail
           ds_json_member(all + p, len, "trial", &v, &vl) != 0 || vl != 18)
         ds_fatal(DS_EXIT_USAGE, "sweep: --out %s:%ld: not a descent sweep record (format descent-sweep/1); "
                  "give another file", path, line);
+      if (!ds_json_whole(all + p, len))
+        ds_fatal(DS_EXIT_USAGE, "sweep: --out %s:%ld: a damaged line (not one whole JSON object); delete it and its "
+                 "trial runs again", path, line);
       const char *stv;
       size_t stl;
       if (ds_json_member(all + p, len, "status", &stv, &stl) == 0 && stl == 8 && memcmp(stv, "\"failed\"", 8) == 0) {
@@ -298,12 +301,20 @@ static int open_results(const char *path, char ***ids, long *n_ids, long *n_fail
   return fd;
 }
 
+/* Append one whole line; a failed write is undone (the file is cut back to
+ * its last whole line) before the sweep ends with exit 1. */
 static void write_line(int fd, const char *path, const char *line) {
   size_t n = strlen(line), off = 0;
+  off_t before = lseek(fd, 0, SEEK_END);
   while (off < n) {
     ssize_t w = write(fd, line + off, n - off);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) ds_fatal(DS_EXIT_RUNTIME, "sweep: --out %s: write: %s", path, w < 0 ? strerror(errno) : "no progress");
+    if (w <= 0) {
+      int e = errno;
+      if (before >= 0 && ftruncate(fd, before) != 0) { /* the next run cuts the partial line */ }
+      ds_fatal(DS_EXIT_RUNTIME, "sweep: --out %s: write: %s (the file keeps its whole lines)", path,
+               w < 0 ? strerror(e) : "no progress");
+    }
     off += (size_t)w;
   }
   if (fsync(fd) != 0 && errno != EINVAL) ds_fatal(DS_EXIT_RUNTIME, "sweep: --out %s: fsync: %s", path, strerror(errno));
@@ -484,14 +495,28 @@ int ds_cmd_sweep(int argc, char **argv) {
     if (rc != 0) {
       char d[1024];
       describe(&trials[i], d, sizeof d);
-      ds_fatal(rc == DS_EXIT_USAGE ? DS_EXIT_USAGE : DS_EXIT_RUNTIME, "sweep: trial %ld of %ld (%s): %s", i + 1, n, d,
+      ds_fatal(rc == DS_EXIT_USAGE || rc == DS_EXIT_NOGPU ? rc : DS_EXIT_RUNTIME, "sweep: trial %ld of %ld (%s): %s", i + 1, n, d,
                last_line(&e));
     }
     free(e.s);
   }
   /* under mpirun: rank 0 holds the result file and writes every line; each
-     rank runs every size-th trial still to do and sends rank 0 its lines */
+     rank runs every size-th trial still to do and sends rank 0 its lines. The
+     ranks must have been given the same sweep: their plans' hashes agree. */
   int rank = ds_dist_rank(), size = ds_dist_size();
+  if (size > 1) {
+    uint64_t h = 1469598103934665603ULL, h0;
+    for (long i = 0; i < n; i++)
+      for (const char *c = trials[i].id; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    for (const char *c = out ? out : ""; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    h0 = h;
+    ds_dist_broadcast_host(&h0, sizeof h0, 0);
+    if (ds_dist_any(h != h0) && rank == 0)
+      ds_fatal(DS_EXIT_USAGE, "sweep: the processes were given different sweeps (flags or --out); give every rank the same command");
+    if (h != h0) { /* rank 0 ends the job; wait for it */
+      pause();
+    }
+  }
   int fd = -1;
   long n_failed_before = 0;
   if (out && !dry_run && rank == 0) fd = open_results(out, &done_ids, &n_done_ids, &n_failed_before);
@@ -612,7 +637,8 @@ int ds_cmd_sweep(int argc, char **argv) {
             tl.failed, n_todo, out);
     code = DS_EXIT_RUNTIME;
   } else if (rank == 0) {
-    fprintf(stderr, "sweep: %ld trials in %s%s%s\n", n, out, tl.best_desc[0] ? "; best: " : "", tl.best_desc);
+    fprintf(stderr, "sweep: %ld trials in %s (%ld run now)%s%s\n", n, out, tl.finished,
+            tl.best_desc[0] ? "; best of those run now: " : "", tl.best_desc);
   }
   for (long k = 0; k < n_done_ids; k++) free(done_ids[k]);
   free(done_ids);

@@ -1,4 +1,5 @@
 /* `descent train`: parse flags, load data, build the trainer, run, report. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,7 @@ static int parse_eval_every(const char *value, void *ptr, char *err, size_t errl
     return 0;
   }
 bad:
-  snprintf(err, errlen, "expected N (updates) or Nepochs (for example 100 or 2epochs), got '%s'", value);
+  snprintf(err, errlen, "expected N (updates) or Nepochs (for example 100 or 2epochs)");
   return -1;
 }
 
@@ -109,7 +110,7 @@ static void problem_label(const char *preset, const ds_data_source *src, const d
 
 /* The flags that say where output goes, not what is trained: left out of "config". */
 static const char *const not_config[] = {"--json", "--quiet", "--save", "--save-every", "--resume", "--log",
-                                         "--dry-run", "--preset", NULL};
+                                         "--dry-run", NULL};
 
 static void print_curve(const ds_train_result *r) {
   char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], l[32];
@@ -247,7 +248,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
     {"--eval-every", DS_FLAG_CUSTOM, &every, "N|Kepochs", "evaluate (a log point) every N updates or every K epochs; its time is left out of the training clock", .parse = parse_eval_every, .format = format_eval_every, .default_text = "1epoch", .group = "Time to target"},
     {"--target-accuracy", DS_FLAG_DOUBLE, &cfg.target_accuracy, "A", "stop at the first evaluation whose accuracy (validation with --val-fraction, else test) reaches A; the JSON gives time_to_target and steps_to_target", "(0,1]", .default_text = "off"},
     {"--max-seconds", DS_FLAG_DOUBLE, &cfg.max_seconds, "S", "stop when the training clock (evaluation excluded) reaches S seconds", "(0,inf)", .default_text = "off"},
-    {"--dry-run", DS_FLAG_BOOL, &dry_run, NULL, "check every flag and output, print the effective configuration as JSON and exit without loading data", .group = "Run"},
+    {"--dry-run", DS_FLAG_BOOL, &dry_run, NULL, "check every flag, output and input file (that it opens; it is not read), print the effective configuration as JSON and exit", .group = "Run"},
     {NULL},
   };
   memcpy(flags + n, loop, sizeof loop);
@@ -282,6 +283,14 @@ int ds_cmd_train(int argc_given, char **argv_given) {
     ds_fatal(DS_EXIT_USAGE, "train: --backend: expected auto, cpu or cuda, got '%s'", backend);
 
   if (dry_run) { /* the effective configuration, as a sweep records it */
+    ds_data_check(&src); /* the files open (not read) */
+    if (strcmp(backend, "cuda") == 0 && !ds_cuda_compiled())
+      ds_fatal(DS_EXIT_NOGPU, "train: --backend cuda: this descent was built without CUDA (rebuild where nvcc is found)");
+    if (init_from) {
+      FILE *f = fopen(init_from, "rb");
+      if (!f) ds_fatal(DS_EXIT_USAGE, "train: --init-from %s: cannot open: %s", init_from, strerror(errno));
+      fclose(f);
+    }
     if (ds_flags_json(stdout, flags, not_config) != 0 || putchar('\n') == EOF || fflush(stdout) != 0)
       ds_fatal(DS_EXIT_RUNTIME, "cannot write to standard output");
     return DS_EXIT_OK;

@@ -55,6 +55,8 @@ int ds_preset_expand(const ds_preset *p, int argc, char **argv, char **out, int 
   int n = 0;
   for (int i = 0; p->args[i]; i += 2) {
     if (argv_gives(argc, argv, p->args[i])) continue;
+    /* --standardize is the user's choice of input scaling: the preset's --normalize gives way */
+    if (strcmp(p->args[i], "--normalize") == 0 && argv_gives(argc, argv, "--standardize")) continue;
     /* --dataset is a default only when no other data flag chooses the data */
     if (strcmp(p->args[i], "--dataset") == 0 &&
         (argv_gives(argc, argv, "--data") || argv_gives(argc, argv, "--train-images")))

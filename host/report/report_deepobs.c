@@ -8,6 +8,7 @@
  * of every run in a folder, and a null would break its means). */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ static void clean(char *out, size_t len, const char *s, size_t n) {
 /* "fashion-mnist/784-1000-500-100-10" -> "fmnist_mlp" (DeepOBS's names for
  * its MLP); other problems keep their dataset and architecture: "mnist_784-256-10". */
 static void testproblem(char *out, size_t len, const char *problem) {
+  if (len > 201) len = 201; /* a folder name: well inside NAME_MAX */
   const char *slash = strchr(problem, '/');
   char ds[128], arch[128];
   if (!slash) {
@@ -53,7 +55,10 @@ static void testproblem(char *out, size_t len, const char *problem) {
   clean(arch, sizeof arch, slash + 1, strlen(slash + 1));
   if (strcmp(ds, "fashion-mnist") == 0) snprintf(ds, sizeof ds, "fmnist");
   if (strcmp(arch, "784-1000-500-100-10") == 0) snprintf(arch, sizeof arch, "mlp");
-  snprintf(out, len, "%s_%s", ds, arch);
+  size_t nd = strlen(ds);
+  if (nd + 1 >= len) nd = len - 2;
+  snprintf(out, len, "%.*s_", (int)nd, ds);
+  snprintf(out + nd + 1, len - nd - 1, "%.*s", (int)(len - nd - 2), arch);
 }
 
 static int mkdir_one(const char *path, char *err, size_t errlen) {
@@ -155,6 +160,11 @@ int ds_rep_deepobs_write(const char *dir, const ds_rep_set *set, const rep_model
       k += (size_t)snprintf(setting + k, sizeof setting - k, "__%s__%s", t->hp[h].name, v);
     }
     int rc = 0;
+    if (strlen(setting) > 240) { /* a folder name must fit NAME_MAX (255): keep the start, add a hash of the rest */
+      uint64_t h = 1469598103934665603ULL;
+      for (const char *q = setting; *q; q++) h = (h ^ (unsigned char)*q) * 1099511628211ULL;
+      snprintf(setting + 220, sizeof setting - 220, "__%016llx", (unsigned long long)h);
+    }
     size_t dl = (size_t)snprintf(path, sizeof path, "%s/deepobs/%s", dir, tp);
     if (dl >= sizeof path || mkdir_one(path, err, errlen) != 0) rc = -1;
     if (rc == 0 && (snprintf(path + dl, sizeof path - dl, "/%s", opt) >= (int)(sizeof path - dl) ||

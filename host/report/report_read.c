@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "descent/common.h"
 
@@ -247,6 +248,11 @@ static int read_trial(ctx *c, json_t *o, ds_rep_trial *t) {
 }
 
 int ds_report_read(const char *path, ds_rep_set *set, int *partial, char *err, size_t errlen) {
+  struct stat sb;
+  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* a folder, a FIFO that would block, a device */
+    snprintf(err, errlen, "%s: not a regular file (a sweep result file, FILE.jsonl)", path);
+    return DS_EXIT_USAGE;
+  }
   FILE *f = fopen(path, "rb");
   if (!f) {
     snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));

@@ -27,13 +27,25 @@ typedef struct {
 static const double taus[] = {1.0, 1.25, 1.5, 2.0, 4.0, 10.0};
 #define NTAU (int)(sizeof taus / sizeof taus[0])
 
+/* Text for a Markdown table cell or heading: '|' escaped, line breaks as
+ * spaces (names come from the result files). Returns buf. */
+static const char *md(const char *s, char *buf, size_t len) {
+  size_t k = 0;
+  for (; *s && k + 3 < len; s++) {
+    if (*s == '|') buf[k++] = '\\', buf[k++] = '|';
+    else buf[k++] = (*s == '\n' || *s == '\r') ? ' ' : *s;
+  }
+  buf[k] = '\0';
+  return buf;
+}
+
 /* One optimizer's row at its best setting. */
 static void row(FILE *f, const ds_rep_set *set, const rep_problem *p, const rep_opt *o) {
-  char a[64], b[64], c[64];
+  char a[64], b[64], c[64], e1[600], e2[2400];
   if (o->best < 0) {
     int nf = 0;
     for (int si = 0; si < o->ns; si++) nf += o->s[si].nfailed;
-    fprintf(f, "| %s | (every trial failed) | 0 | — | — | — | — | — | %d |\n", o->name, nf);
+    fprintf(f, "| %s | (every trial failed) | 0 | — | — | — | — | — | %d |\n", md(o->name, e1, sizeof e1), nf);
     return;
   }
   const rep_setting *s = &o->s[o->best];
@@ -54,7 +66,7 @@ static void row(FILE *f, const ds_rep_set *set, const rep_problem *p, const rep_
   }
   double mean, sd;
   ds_rep_mean_sd(acc, n, &mean, &sd);
-  fprintf(f, "| %s | %s | %d | %d | %s | %s ± %s |", o->name, s->label, n, div, fmt4(a, sizeof a, s->score),
+  fprintf(f, "| %s | %s | %d | %d | %s | %s ± %s |", md(o->name, e1, sizeof e1), md(s->label, e2, sizeof e2), n, div, fmt4(a, sizeof a, s->score),
           fmt4(b, sizeof b, mean), n < 2 ? "n/a" : fmt4(c, sizeof c, sd));
   if (!any_target) fprintf(f, " no target | no target |");
   else if (k == 0) fprintf(f, " — (0/%d) | — (0/%d) |", n, n);
@@ -83,7 +95,8 @@ static int draw_md(FILE *f, const void *vctx) {
   for (int i = 0; i < c->opt->nnotes; i++) fprintf(f, "Note: %s\n\n", c->opt->notes[i]);
   for (int pi = 0; pi < m->np; pi++) {
     const rep_problem *p = &m->p[pi];
-    fprintf(f, "## Problem: %s\n\n", p->name);
+    char en[600];
+    fprintf(f, "## Problem: %s\n\n", md(p->name, en, sizeof en));
     fprintf(f, "| optimizer | best hyperparameters | n | diverged | %s (mean) | test accuracy (mean ± sd) | "
                "steps to target (median, k/n) | seconds to target (median, k/n) | failed |\n",
             ds_rep_metric_names[p->metric]);
@@ -102,12 +115,13 @@ static int draw_md(FILE *f, const void *vctx) {
     for (int pi = 0; pi < m->np; pi++) any_target |= m->p[pi].has_target;
     if (!any_target) fprintf(f, "No trial had a target (`--target-accuracy`): every time is missed.\n\n");
     fprintf(f, "| problem |");
-    for (int o = 0; o < m->nopt; o++) fprintf(f, " %s |", m->opt_names[o]);
+    char en[600];
+    for (int o = 0; o < m->nopt; o++) fprintf(f, " %s |", md(m->opt_names[o], en, sizeof en));
     fprintf(f, "\n|---|");
     for (int o = 0; o < m->nopt; o++) fprintf(f, "---|");
     fprintf(f, "\n");
     for (int pi = 0; pi < m->np; pi++) {
-      fprintf(f, "| %s |", m->p[pi].name);
+      fprintf(f, "| %s |", md(m->p[pi].name, en, sizeof en));
       for (int o = 0; o < m->nopt; o++) {
         double t = INFINITY;
         int present = 0;
@@ -125,7 +139,7 @@ static int draw_md(FILE *f, const void *vctx) {
     for (int i = 0; i < NTAU; i++) fprintf(f, "---|");
     fprintf(f, "\n");
     for (int o = 0; o < m->nopt; o++) {
-      fprintf(f, "| %s |", m->opt_names[o]);
+      fprintf(f, "| %s |", md(m->opt_names[o], en, sizeof en));
       for (int i = 0; i < NTAU; i++) fprintf(f, " %.4f |", ds_rep_profile_rho(m, o, taus[i]));
       fprintf(f, "\n");
     }

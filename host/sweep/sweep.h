@@ -35,6 +35,7 @@ typedef struct {
   int is_range;            /* lo:hi or lo:hi:log, for random search only */
   double lo, hi;
   int log;
+  int integer;             /* lo and hi written as integers: the values are rounded to integers */
 } ds_sweep_axis;
 
 typedef struct {
@@ -77,6 +78,9 @@ void ds_sweep_trials_free(ds_trial *t, long n);
 
 /* ---- JSON helpers for the child's --json object (host/sweep/sweep_record.c) ---- */
 
+/* Whether text[0..len) is one whole JSON object (brackets and strings
+ * closed, nothing after it): a line a crash or a failed write cut short is not. */
+int ds_json_whole(const char *text, size_t len);
 /* The text of top-level member `key` of the JSON object obj[0..len): 0 and
  * *val and *vlen set, or -1 when absent or obj is malformed. */
 int ds_json_member(const char *obj, size_t len, const char *key, const char **val, size_t *vlen);

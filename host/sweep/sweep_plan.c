@@ -1,5 +1,6 @@
 /* The trials of a sweep: value specs, seeds, grid / random / quasirandom
  * search (sweep.h). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +17,25 @@ static char *dup_n(const char *s, size_t n) {
   return d;
 }
 
-static char *fmt_number(double v) {
+/* A value as train reads it: an integer range gives integers ("128"), a
+ * real one the shortest decimal that reads back as the same double. */
+static char *fmt_number(double v, int integer) {
   char buf[64];
-  snprintf(buf, sizeof buf, "%.6g", v);
+  if (integer) {
+    snprintf(buf, sizeof buf, "%.0f", nearbyint(v));
+    return dup_n(buf, strlen(buf));
+  }
+  for (int digits = 6; digits <= 17; digits++) {
+    snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v) break;
+  }
   return dup_n(buf, strlen(buf));
+}
+
+/* "128", "-3": written as an integer (no '.', 'e' or 'x') */
+static int integer_text(const char *s) {
+  if (*s == '-' || *s == '+') s++;
+  return *s && strspn(s, "0123456789") == strlen(s);
 }
 
 /* Flags whose single value holds commas: their alternatives are split on '/'. */
@@ -68,6 +84,7 @@ static int parse_range(ds_sweep_axis *a, const char *spec, char *err, size_t err
     return -1;
   }
   a->lo = lo, a->hi = hi, a->log = log_scale;
+  a->integer = integer_text(lo_s) && integer_text(hi_s); /* 16:256:5log: batch sizes, not fractions of them */
   if (n == 0) { /* a range for random search */
     a->is_range = 1;
     a->n_values = 0;
@@ -79,7 +96,8 @@ static int parse_range(ds_sweep_axis *a, const char *spec, char *err, size_t err
     double f = n == 1 ? 0.0 : (double)i / (double)(n - 1);
     double v = log_scale ? exp(log(lo) + f * (log(hi) - log(lo))) : lo + f * (hi - lo);
     if (i == n - 1 && n > 1) v = hi; /* the end exactly */
-    a->values[i] = fmt_number(v);
+    if (i == 0) v = lo;
+    a->values[i] = fmt_number(v, a->integer);
   }
   return 1;
 }
@@ -132,7 +150,16 @@ int ds_sweep_seeds_parse(ds_sweep_spec *s, const char *spec, char *err, size_t e
   s->n_seeds = 0;
   unsigned long long lo, hi;
   char tail;
-  if (sscanf(spec, "%llu-%llu%c", &lo, &hi, &tail) == 2 && spec[0] >= '0' && spec[0] <= '9') {
+  const char *dash = strchr(spec, '-');
+  if (dash && dash > spec && strspn(spec, "0123456789") == (size_t)(dash - spec) &&
+      strspn(dash + 1, "0123456789") == strlen(dash + 1) && dash[1] && (dash - spec) <= 20 && strlen(dash + 1) <= 20 &&
+      sscanf(spec, "%llu-%llu%c", &lo, &hi, &tail) == 2) {
+    errno = 0;
+    (void)strtoull(spec, NULL, 10);
+    int e1 = errno;
+    errno = 0;
+    (void)strtoull(dash + 1, NULL, 10);
+    if (e1 == ERANGE || errno == ERANGE) goto bad;
     if (hi < lo || hi - lo >= DS_SWEEP_MAX_VALUES) {
       snprintf(err, errlen, "--seeds %s: expected A-B with A <= B and at most %d seeds", spec, DS_SWEEP_MAX_VALUES);
       return -1;
@@ -157,13 +184,15 @@ int ds_sweep_seeds_parse(ds_sweep_spec *s, const char *spec, char *err, size_t e
     char *end = NULL;
     if (len == 0 || len >= sizeof buf || strspn(p, "0123456789") != len) goto bad;
     memcpy(buf, p, len), buf[len] = '\0';
+    errno = 0;
     s->seeds[i] = strtoull(buf, &end, 10);
+    if (errno == ERANGE) goto bad;
     s->n_seeds = i + 1;
     p = e ? e + 1 : p + len;
   }
   return 0;
 bad:
-  snprintf(err, errlen, "--seeds: expected A-B or a comma-separated list of non-negative integers, got '%s'", spec);
+  snprintf(err, errlen, "--seeds: expected A-B or a comma-separated list of integers from 0 to 2^64-1, got '%s'", spec);
   free(s->seeds);
   s->seeds = NULL;
   s->n_seeds = 0;
@@ -312,7 +341,7 @@ long ds_sweep_trials(const ds_sweep_spec *s, long max_trials, ds_trial **out, ch
       if (a->is_range) {
         double v = a->log ? exp(log(a->lo) + u * (log(a->hi) - log(a->lo))) : a->lo + u * (a->hi - a->lo);
         free(drawn[i]);
-        drawn[i] = fmt_number(v);
+        drawn[i] = fmt_number(v, a->integer);
         val[i] = drawn[i];
       } else {
         int k = (int)(u * a->n_values);

@@ -49,6 +49,13 @@ static const char *skip_value(const char *p, const char *end) {
   return p > s ? p : NULL;
 }
 
+int ds_json_whole(const char *text, size_t len) {
+  const char *end = text + len, *p = skip_ws(text, end);
+  if (p >= end || *p != '{') return 0;
+  p = skip_value(p, end);
+  return p && skip_ws(p, end) == end;
+}
+
 int ds_json_member(const char *obj, size_t len, const char *key, const char **val, size_t *vlen) {
   const char *end = obj + len, *p = skip_ws(obj, end);
   if (p >= end || *p != '{') return -1;

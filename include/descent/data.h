@@ -64,6 +64,10 @@ void ds_data_load(const ds_data_source *src, ds_dataset *train, ds_dataset *test
  * (--test-fraction, which reads that file). n_classes is the largest label
  * + 1. Exits 2 with a message on bad input. */
 void ds_data_load_test(const ds_data_source *src, ds_dataset *test);
+/* Without reading them: the files src names (or its folder holds) exist and
+ * open for reading, and the test set is given one way. Exits 2 with one
+ * line naming the flag or file otherwise (the checks of `--dry-run`). */
+void ds_data_check(const ds_data_source *src);
 /* Free images and labels (NULL is fine). */
 void ds_dataset_free(ds_dataset *d);
 
