@@ -1,9 +1,89 @@
 /* A hidden layer after its linear map (BatchNorm -> activation -> dropout),
  * CPU reference (CUDA twin: hidden_cuda.cu, one fused kernel each way).
- * The reference is the three ops in sequence, so that the fused CUDA kernels
- * are checked against exactly what the separate ops compute; `a` holds h
- * (the BatchNorm output) until the activation overwrites it in place. */
+ *
+ * Fused here too, on all threads: each thread owns a range of columns and, a
+ * block of DS_BN_BLOCK columns at a time, takes the BatchNorm statistics and
+ * then writes a = act(BN(z)) and o = dropout(a) in one pass over the rows
+ * (backward: the dropout mask, act' and the BatchNorm sums in one pass, dz in
+ * a second). The floats are exactly those of batchnorm_forward,
+ * activation_forward and dropout_forward in sequence: the same formulas
+ * (elementwise_cpu.h, batchnorm_cpu.h), the same order of every sum.
+ *
+ * The dropout words come in Philox groups of 4 elements; with C % 4 == 0 a
+ * group never crosses a row or a block, so the mask is applied inside the
+ * block pass. Otherwise dropout runs as its own pass (dropout_cpu.c). */
+#include "batchnorm_cpu.h"
+#include "elementwise_cpu.h"
 #include "kernels_cpu.h"
+#include "parallel_cpu.h"
+
+typedef struct {
+  float *a, *o, *mean, *rstd, *running_mean, *running_var, *dz, *dgamma, *dbeta, *dout;
+  const float *z, *gamma, *beta, *ca, *saved_mean, *saved_rstd;
+  int B, C, training, inline_dropout;
+  const ds_hidden_spec *spec;
+  uint64_t key;
+} hidden_job;
+
+/* One row of a block: a[k] = act(h[k]), then o[k] = dropout(a[k]) when words
+ * is non-NULL. h is read from a (BN output) or from z. */
+#define HIDDEN_ROW(ACT)                                                                       \
+  for (int k = 0; k < w; k++) a[k] = ds_act_forward(ACT, h[k], slope);                        \
+  if (words)                                                                                  \
+    for (int k = 0; k < w; k++) o[k] = words[k] < threshold ? a[k] * scale : 0.0f;
+
+static void act_dropout_row(ds_activation act, float slope, float *a, const float *h, float *o, const uint32_t *words,
+                            int w, uint32_t threshold, float scale) {
+  switch (act) {
+    case DS_ACT_RELU: HIDDEN_ROW(DS_ACT_RELU) break;
+    case DS_ACT_LEAKY_RELU: HIDDEN_ROW(DS_ACT_LEAKY_RELU) break;
+    case DS_ACT_TANH: HIDDEN_ROW(DS_ACT_TANH) break;
+    default: HIDDEN_ROW(DS_ACT_SIGMOID) break;
+  }
+}
+
+static void forward_bn_part(void *p, int part, int parts) {
+  const hidden_job *j = p;
+  const ds_hidden_spec *s = j->spec;
+  size_t cb, ce;
+  ds_cpu_split((size_t)j->C, part, parts, 16, &cb, &ce);
+  float mu[DS_BN_BLOCK], rs[DS_BN_BLOCK];
+  uint32_t words[DS_BN_BLOCK];
+  uint32_t threshold = ds_dropout_threshold(s->p);
+  float scale = ds_dropout_train_scale(s->p, s->form);
+  for (int c0 = (int)cb; c0 < (int)ce; c0 += DS_BN_BLOCK) {
+    int c1 = (int)ce - c0 < DS_BN_BLOCK ? (int)ce : c0 + DS_BN_BLOCK, w = c1 - c0;
+    batchnorm_block_stats_cpu(mu, rs, j->mean, j->rstd, j->running_mean, j->running_var, j->z, j->B, j->C, c0, c1,
+                              j->training, s->bn_momentum, s->bn_eps);
+    const float *g = j->gamma + c0, *be = j->beta + c0;
+    for (int r = 0; r < j->B; r++) {
+      size_t row = (size_t)r * j->C + c0;
+      const float *x = j->z + row;
+      float *a = j->a + row;
+      for (int k = 0; k < w; k++) a[k] = g[k] * ((x[k] - mu[k]) * rs[k]) + be[k]; /* h, in a */
+      if (j->inline_dropout)
+        ds_philox_words_cpu(words, s->seed, s->stream, j->key, row >> 2, (size_t)w >> 2);
+      act_dropout_row(s->act, s->slope, a, a, j->o ? j->o + row : NULL, j->inline_dropout ? words : NULL, w,
+                      threshold, scale);
+    }
+  }
+}
+
+static void forward_plain_part(void *p, int part, int parts) {
+  const hidden_job *j = p;
+  const ds_hidden_spec *s = j->spec;
+  size_t n = (size_t)j->B * (size_t)j->C, b, e;
+  ds_cpu_split(n, part, parts, 4 * DS_PHILOX_CHUNK, &b, &e);
+  uint32_t words[4 * DS_PHILOX_CHUNK];
+  uint32_t threshold = ds_dropout_threshold(s->p);
+  float scale = ds_dropout_train_scale(s->p, s->form);
+  for (size_t base = b; base < e; base += 4 * DS_PHILOX_CHUNK) {
+    int w = (int)(e - base < 4 * DS_PHILOX_CHUNK ? e - base : 4 * DS_PHILOX_CHUNK);
+    if (j->inline_dropout) ds_philox_words_cpu(words, s->seed, s->stream, j->key, base >> 2, ((size_t)w + 3) >> 2);
+    act_dropout_row(s->act, s->slope, j->a + base, j->z + base, j->o ? j->o + base : NULL,
+                    j->inline_dropout ? words : NULL, w, threshold, scale);
+  }
+}
 
 /* a[B,C], o[B,C] (optional), mean/rstd[C] (BN training), running_mean/var[C] (BN)
  *   <- z[B,C], gamma/beta[C] (BN) */
@@ -11,14 +91,73 @@ void hidden_forward_cpu(float *a, float *o, float *mean, float *rstd, float *run
                         const float *z, const float *gamma, const float *beta, int B, int C, int training,
                         const ds_hidden_spec *spec, const uint64_t *step) {
   size_t n = (size_t)B * (size_t)C;
-  const float *h = z;
+  int masked = o && training && spec->p > 0.0f;
+  hidden_job j = {.a = a, .o = o, .mean = mean, .rstd = rstd, .running_mean = running_mean,
+                  .running_var = running_var, .z = z, .gamma = gamma, .beta = beta, .B = B, .C = C,
+                  .training = training, .spec = spec, .key = masked ? *step : 0};
   if (spec->batchnorm) {
-    batchnorm_forward_cpu(a, mean, rstd, running_mean, running_var, z, gamma, beta, B, C, training,
-                          spec->bn_momentum, spec->bn_eps);
-    h = a;
+    j.inline_dropout = masked && C % 4 == 0;
+    ds_cpu_parallel(forward_bn_part, &j, (j.inline_dropout ? 12 : 4) * n);
+  } else {
+    j.inline_dropout = masked;
+    ds_cpu_parallel(forward_plain_part, &j, (masked ? 9 : 1) * n);
   }
-  activation_forward_cpu(a, h, n, spec->act, spec->slope);
-  if (o) dropout_forward_cpu(o, a, n, spec->p, spec->form, training, spec->seed, spec->stream, step);
+  if (o && !j.inline_dropout) dropout_forward_cpu(o, a, n, spec->p, spec->form, training, spec->seed, spec->stream, step);
+}
+
+/* dh = dropout_backward(dout) * act'(a) for one row of w elements, stored back
+ * into dout; words NULL: no dropout. */
+#define GRAD_ROW(ACT)                                                                             \
+  for (int k = 0; k < w; k++) {                                                                   \
+    float d = words ? (words[k] < threshold ? dout[k] * scale : 0.0f) : dout[k];                  \
+    dh[k] = d * ds_act_derivative(ACT, y[k], slope);                                              \
+  }
+
+static void grad_row(ds_activation act, float slope, float *dh, const float *dout, const float *y,
+                     const uint32_t *words, int w, uint32_t threshold, float scale) {
+  switch (act) {
+    case DS_ACT_RELU: GRAD_ROW(DS_ACT_RELU) break;
+    case DS_ACT_LEAKY_RELU: GRAD_ROW(DS_ACT_LEAKY_RELU) break;
+    case DS_ACT_TANH: GRAD_ROW(DS_ACT_TANH) break;
+    default: GRAD_ROW(DS_ACT_SIGMOID) break;
+  }
+}
+
+static void backward_bn_part(void *p, int part, int parts) {
+  const hidden_job *j = p;
+  const ds_hidden_spec *s = j->spec;
+  size_t cb, ce;
+  ds_cpu_split((size_t)j->C, part, parts, 16, &cb, &ce);
+  uint32_t words[DS_BN_BLOCK];
+  uint32_t threshold = ds_dropout_threshold(s->p);
+  float scale = ds_dropout_train_scale(s->p, s->form);
+  for (int c0 = (int)cb; c0 < (int)ce; c0 += DS_BN_BLOCK) {
+    int c1 = (int)ce - c0 < DS_BN_BLOCK ? (int)ce : c0 + DS_BN_BLOCK, w = c1 - c0;
+    for (int r = 0; r < j->B; r++) {
+      size_t row = (size_t)r * j->C + c0;
+      if (j->inline_dropout) ds_philox_words_cpu(words, s->seed, s->stream, j->key, row >> 2, (size_t)w >> 2);
+      grad_row(s->act, s->slope, j->dout + row, j->dout + row, j->ca + row, j->inline_dropout ? words : NULL, w,
+               threshold, scale);
+    }
+    batchnorm_block_backward_cpu(j->dz, j->dgamma, j->dbeta, j->dout, j->z, j->saved_mean, j->saved_rstd, j->gamma, j->B, j->C,
+                                 c0, c1);
+  }
+}
+
+static void backward_plain_part(void *p, int part, int parts) {
+  const hidden_job *j = p;
+  const ds_hidden_spec *s = j->spec;
+  size_t n = (size_t)j->B * (size_t)j->C, b, e;
+  ds_cpu_split(n, part, parts, 4 * DS_PHILOX_CHUNK, &b, &e);
+  uint32_t words[4 * DS_PHILOX_CHUNK];
+  uint32_t threshold = ds_dropout_threshold(s->p);
+  float scale = ds_dropout_train_scale(s->p, s->form);
+  for (size_t base = b; base < e; base += 4 * DS_PHILOX_CHUNK) {
+    int w = (int)(e - base < 4 * DS_PHILOX_CHUNK ? e - base : 4 * DS_PHILOX_CHUNK);
+    if (j->inline_dropout) ds_philox_words_cpu(words, s->seed, s->stream, j->key, base >> 2, ((size_t)w + 3) >> 2);
+    grad_row(s->act, s->slope, j->dz + base, j->dout + base, j->ca + base, j->inline_dropout ? words : NULL, w,
+             threshold, scale);
+  }
 }
 
 /* dz[B,C]; dgamma/dbeta[C] += (BN) <- dout[B,C] (overwritten), a[B,C], z[B,C], mean/rstd/gamma[C] (BN) */
@@ -26,11 +165,14 @@ void hidden_backward_cpu(float *dz, float *dgamma, float *dbeta, float *dout, co
                          const float *mean, const float *rstd, const float *gamma, int B, int C, int has_dropout,
                          const ds_hidden_spec *spec, const uint64_t *step) {
   size_t n = (size_t)B * (size_t)C;
-  if (has_dropout) dropout_backward_cpu(dout, dout, n, spec->p, spec->form, spec->seed, spec->stream, step);
-  if (!spec->batchnorm) {
-    activation_backward_cpu(dz, dout, a, n, spec->act, spec->slope);
-    return;
-  }
-  activation_backward_cpu(dout, dout, a, n, spec->act, spec->slope);
-  batchnorm_backward_cpu(dz, dgamma, dbeta, dout, z, mean, rstd, gamma, B, C);
+  int masked = has_dropout && spec->p > 0.0f;
+  hidden_job j = {.dz = dz, .dgamma = dgamma, .dbeta = dbeta, .dout = dout, .ca = a, .z = z, .saved_mean = mean,
+                  .saved_rstd = rstd, .gamma = gamma, .B = B, .C = C, .spec = spec, .key = masked ? *step : 0};
+  j.inline_dropout = masked && (!spec->batchnorm || C % 4 == 0);
+  /* dropout with p = 0 is the identity: nothing to do */
+  if (masked && !j.inline_dropout) dropout_backward_cpu(dout, dout, n, spec->p, spec->form, spec->seed, spec->stream, step);
+  if (spec->batchnorm)
+    ds_cpu_parallel(backward_bn_part, &j, (j.inline_dropout ? 12 : 4) * n);
+  else
+    ds_cpu_parallel(backward_plain_part, &j, (j.inline_dropout ? 9 : 1) * n);
 }

@@ -1,0 +1,50 @@
+/* Per-element pieces shared by the CPU ops that fuse them (activation_cpu.c,
+ * dropout_cpu.c, batchnorm_cpu.c, hidden_cpu.c): one definition of each
+ * formula, so the fused hidden layer computes exactly the floats of the
+ * separate ops. Internal to kernels/. */
+#ifndef DS_ELEMENTWISE_CPU_H
+#define DS_ELEMENTWISE_CPU_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "descent/backend.h"
+#include "descent/philox.h"
+
+/* act(x); `act` is a constant at each call site so the switch folds away. */
+static inline float ds_act_forward(ds_activation act, float x, float slope) {
+  switch (act) {
+    case DS_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case DS_ACT_LEAKY_RELU: return x > 0.0f ? x : slope * x;
+    case DS_ACT_TANH: return tanhf(x);
+    default: return 1.0f / (1.0f + expf(-x));
+  }
+}
+
+/* act'(.) from the saved output y:  relu' = y > 0,  leaky' = y > 0 ? 1 : slope,
+ * tanh' = 1 - y^2,  sigmoid' = y (1 - y) */
+static inline float ds_act_derivative(ds_activation act, float y, float slope) {
+  switch (act) {
+    case DS_ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
+    case DS_ACT_LEAKY_RELU: return y > 0.0f ? 1.0f : slope;
+    case DS_ACT_TANH: return 1.0f - y * y;
+    default: return y * (1.0f - y);
+  }
+}
+
+/* Scale applied to kept elements in training. */
+static inline float ds_dropout_train_scale(float p, ds_dropout_form form) {
+  return form == DS_DROPOUT_INVERTED ? 1.0f / (1.0f - p) : 1.0f;
+}
+
+/* words[4*g + j] = ds_philox_word(seed, stream, step, 4*(group0 + g) + j)
+ * for g in [0, n_groups): the dropout words of 4*n_groups elements. */
+void ds_philox_words_cpu(uint32_t *words, uint64_t seed, uint32_t stream, uint64_t step, uint64_t group0,
+                         size_t n_groups);
+
+/* The number of Philox groups ds_philox_words_cpu is asked for at most by
+ * the CPU ops (their stack buffers hold 4x this many words). */
+#define DS_PHILOX_CHUNK 64
+
+#endif
