@@ -7,7 +7,14 @@
 #include "parallel_cpu.h"
 
 /* The groups' counters differ in their first word only, so the loop over g
- * runs the 10 rounds of independent blocks side by side (vectorised). */
+ * runs the 10 rounds of independent blocks side by side (vectorised). It is
+ * integer arithmetic only, so a clone for wider vectors (picked at load time
+ * on x86-64 by the CPU it runs on) gives the same words. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
 void ds_philox_words_cpu(uint32_t *words, uint64_t seed, uint32_t stream, uint64_t step, uint64_t group0,
                          size_t n_groups) {
   for (size_t g = 0; g < n_groups; g++) {
@@ -41,7 +48,7 @@ static void masked_part(void *arg, int part, int parts) {
   for (size_t base = b; base < e; base += 4 * DS_PHILOX_CHUNK) {
     size_t end = e - base < 4 * DS_PHILOX_CHUNK ? e : base + 4 * DS_PHILOX_CHUNK;
     ds_philox_words_cpu(words, j->seed, j->stream, j->key, base >> 2, (end - base + 3) >> 2);
-    for (size_t i = base; i < end; i++) j->out[i] = words[i - base] < threshold ? j->inp[i] * scale : 0.0f;
+    for (size_t i = base; i < end; i++) j->out[i] = ds_keep(words[i - base], threshold, j->inp[i], scale);
   }
 }
 

@@ -8,15 +8,17 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "descent/backend.h"
 #include "descent/philox.h"
 
 /* act(x); `act` is a constant at each call site so the switch folds away. */
 static inline float ds_act_forward(ds_activation act, float x, float slope) {
+  float neg = slope * x; /* computed unconditionally, then selected: see ds_keep */
   switch (act) {
     case DS_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case DS_ACT_LEAKY_RELU: return x > 0.0f ? x : slope * x;
+    case DS_ACT_LEAKY_RELU: return x > 0.0f ? x : neg;
     case DS_ACT_TANH: return tanhf(x);
     default: return 1.0f / (1.0f + expf(-x));
   }
@@ -31,6 +33,19 @@ static inline float ds_act_derivative(ds_activation act, float y, float slope) {
     case DS_ACT_TANH: return 1.0f - y * y;
     default: return y * (1.0f - y);
   }
+}
+
+/* Dropout of one element: x * scale when its word is below the threshold,
+ * else +0. The product is formed first and its bits masked: the compiler
+ * will not vectorise a multiply under a condition (it could raise a flag) nor
+ * an integer test choosing floats; the float is the same either way. */
+static inline float ds_keep(uint32_t word, uint32_t threshold, float x, float scale) {
+  float kept = x * scale;
+  uint32_t bits;
+  memcpy(&bits, &kept, sizeof bits);
+  bits &= -(uint32_t)(word < threshold);
+  memcpy(&kept, &bits, sizeof kept);
+  return kept;
 }
 
 /* Scale applied to kept elements in training. */

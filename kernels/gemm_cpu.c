@@ -4,6 +4,7 @@
 #include "gemm_cpu.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "parallel_cpu.h"
 
@@ -16,7 +17,18 @@ void gemm_cpu_serial(int trans_a, int trans_b, int M, int N, int K, float alpha,
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-const char *gemm_cpu_impl(void) { return "cblas (OpenBLAS)"; }
+/* "cblas (OpenBLAS, Haswell kernels)": the kernels OpenBLAS picked for this
+ * CPU. An OpenBLAS older than the CPU falls back to its SSE3 "Prescott"
+ * kernels (2-3x slower on an AVX-512 machine; OPENBLAS_CORETYPE overrides
+ * it), so the choice is shown wherever the device is. */
+const char *gemm_cpu_impl(void) {
+  static char impl[64];
+  if (!impl[0]) {
+    const char *core = openblas_get_corename();
+    snprintf(impl, sizeof impl, "cblas (OpenBLAS, %s kernels)", core && *core ? core : "unknown");
+  }
+  return impl;
+}
 
 #else
 

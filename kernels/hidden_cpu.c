@@ -30,7 +30,7 @@ typedef struct {
 #define HIDDEN_ROW(ACT)                                                                       \
   for (int k = 0; k < w; k++) a[k] = ds_act_forward(ACT, h[k], slope);                        \
   if (words)                                                                                  \
-    for (int k = 0; k < w; k++) o[k] = words[k] < threshold ? a[k] * scale : 0.0f;
+    for (int k = 0; k < w; k++) o[k] = ds_keep(words[k], threshold, a[k], scale);
 
 static void act_dropout_row(ds_activation act, float slope, float *a, const float *h, float *o, const uint32_t *words,
                             int w, uint32_t threshold, float scale) {
@@ -108,10 +108,11 @@ void hidden_forward_cpu(float *a, float *o, float *mean, float *rstd, float *run
 /* dh = dropout_backward(dout) * act'(a) for one row of w elements, stored back
  * into dout; words NULL: no dropout. */
 #define GRAD_ROW(ACT)                                                                             \
-  for (int k = 0; k < w; k++) {                                                                   \
-    float d = words ? (words[k] < threshold ? dout[k] * scale : 0.0f) : dout[k];                  \
-    dh[k] = d * ds_act_derivative(ACT, y[k], slope);                                              \
-  }
+  if (words)                                                                                      \
+    for (int k = 0; k < w; k++)                                                                   \
+      dh[k] = ds_keep(words[k], threshold, dout[k], scale) * ds_act_derivative(ACT, y[k], slope); \
+  else                                                                                            \
+    for (int k = 0; k < w; k++) dh[k] = dout[k] * ds_act_derivative(ACT, y[k], slope);
 
 static void grad_row(ds_activation act, float slope, float *dh, const float *dout, const float *y,
                      const uint32_t *words, int w, uint32_t threshold, float scale) {
