@@ -67,7 +67,6 @@ static void *worker(void *p) {
   return NULL;
 }
 
-#ifndef DS_HAVE_CBLAS
 /* A thread count from the environment, 0 when unset or not a number >= 1. */
 static int env_threads(const char *name) {
   const char *v = getenv(name);
@@ -75,22 +74,20 @@ static int env_threads(const char *name) {
   if (!v || !*v || ds_parse_long(v, &n) != 0 || n < 1) return 0;
   return n > DS_POOL_MAX ? DS_POOL_MAX : (int)n;
 }
-#endif
 
 static void pool_start(void) {
-  int n;
-#ifdef DS_HAVE_CBLAS
-  /* OpenBLAS has read OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / the CPU count;
-   * from now on it runs each call on the thread that makes it. */
-  n = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-#else
-  n = env_threads("OPENBLAS_NUM_THREADS");
+  /* OpenBLAS's own order of variables; unlike OpenBLAS the count is not
+   * capped at the number of cores (the tests run 3 threads on 2 cores). */
+  int n = env_threads("OPENBLAS_NUM_THREADS");
+  if (!n) n = env_threads("GOTO_NUM_THREADS");
   if (!n) n = env_threads("OMP_NUM_THREADS");
   if (!n) {
     long c = sysconf(_SC_NPROCESSORS_ONLN);
-    n = c < 1 ? 1 : (int)c;
+    n = c < 1 ? 1 : (c > DS_POOL_MAX ? DS_POOL_MAX : (int)c);
   }
+#ifdef DS_HAVE_CBLAS
+  /* from now on OpenBLAS runs each call on the thread that makes it */
+  openblas_set_num_threads(1);
 #endif
   if (n < 1) n = 1;
   if (n > DS_POOL_MAX) n = DS_POOL_MAX;

@@ -21,9 +21,9 @@
 #define DS_POOL_PARTS_MAX 256
 
 /* The pool's threads, the caller included (>= 1): OPENBLAS_NUM_THREADS when
- * set, else OMP_NUM_THREADS, else one per online CPU, as OpenBLAS itself
- * decides (the built-in C GEMM build reads the same variables). The first
- * call starts the pool. */
+ * set, else GOTO_NUM_THREADS, else OMP_NUM_THREADS, else one per online CPU
+ * (OpenBLAS's order; any build, the built-in C GEMM's too). The first call
+ * starts the pool and sets OpenBLAS to one thread per call. */
 int ds_cpu_threads(void);
 
 /* task(arg, part, parts) for part = 0..parts-1, each on its own thread (the
