@@ -25,20 +25,40 @@ typedef struct {
   uint64_t key;
 } hidden_job;
 
-/* One row of a block: a[k] = act(h[k]), then o[k] = dropout(a[k]) when words
- * is non-NULL. h is read from a (BN output) or from z. */
-#define HIDDEN_ROW(ACT)                                                                       \
-  for (int k = 0; k < w; k++) a[k] = ds_act_forward(ACT, h[k], slope);                        \
-  if (words)                                                                                  \
-    for (int k = 0; k < w; k++) o[k] = ds_keep(words[k], threshold, a[k], scale);
+/* One row of w elements: h = BN(x) (when mu is non-NULL: gamma*((x-mu)*rs)+beta)
+ * or x, a = act(h), and o = dropout(a) when words is non-NULL. The buffers
+ * never overlap (restrict: the compiler vectorises without run-time checks);
+ * each option gets its own loop. */
+static inline __attribute__((always_inline)) void fwd_row_act(
+    ds_activation act, float slope, float *restrict a, float *restrict o, const float *restrict x,
+    const float *restrict mu, const float *restrict rs, const float *restrict g, const float *restrict be,
+    const uint32_t *restrict words, int w, uint32_t threshold, float scale) {
+  if (mu && words)
+    for (int k = 0; k < w; k++) {
+      a[k] = ds_act_forward(act, g[k] * ((x[k] - mu[k]) * rs[k]) + be[k], slope);
+      o[k] = ds_keep(words[k], threshold, a[k], scale);
+    }
+  else if (mu)
+    for (int k = 0; k < w; k++) a[k] = ds_act_forward(act, g[k] * ((x[k] - mu[k]) * rs[k]) + be[k], slope);
+  else if (words)
+    for (int k = 0; k < w; k++) {
+      a[k] = ds_act_forward(act, x[k], slope);
+      o[k] = ds_keep(words[k], threshold, a[k], scale);
+    }
+  else
+    for (int k = 0; k < w; k++) a[k] = ds_act_forward(act, x[k], slope);
+}
 
-static void act_dropout_row(ds_activation act, float slope, float *a, const float *h, float *o, const uint32_t *words,
-                            int w, uint32_t threshold, float scale) {
+static void fwd_row(ds_activation act, float slope, float *a, float *o, const float *x, const float *mu,
+                    const float *rs, const float *g, const float *be, const uint32_t *words, int w,
+                    uint32_t threshold, float scale) {
   switch (act) {
-    case DS_ACT_RELU: HIDDEN_ROW(DS_ACT_RELU) break;
-    case DS_ACT_LEAKY_RELU: HIDDEN_ROW(DS_ACT_LEAKY_RELU) break;
-    case DS_ACT_TANH: HIDDEN_ROW(DS_ACT_TANH) break;
-    default: HIDDEN_ROW(DS_ACT_SIGMOID) break;
+    case DS_ACT_RELU: fwd_row_act(DS_ACT_RELU, slope, a, o, x, mu, rs, g, be, words, w, threshold, scale); break;
+    case DS_ACT_LEAKY_RELU:
+      fwd_row_act(DS_ACT_LEAKY_RELU, slope, a, o, x, mu, rs, g, be, words, w, threshold, scale);
+      break;
+    case DS_ACT_TANH: fwd_row_act(DS_ACT_TANH, slope, a, o, x, mu, rs, g, be, words, w, threshold, scale); break;
+    default: fwd_row_act(DS_ACT_SIGMOID, slope, a, o, x, mu, rs, g, be, words, w, threshold, scale); break;
   }
 }
 
@@ -55,16 +75,11 @@ static void forward_bn_part(void *p, int part, int parts) {
     int c1 = (int)ce - c0 < DS_BN_BLOCK ? (int)ce : c0 + DS_BN_BLOCK, w = c1 - c0;
     batchnorm_block_stats_cpu(mu, rs, j->mean, j->rstd, j->running_mean, j->running_var, j->z, j->B, j->C, c0, c1,
                               j->training, s->bn_momentum, s->bn_eps);
-    const float *g = j->gamma + c0, *be = j->beta + c0;
     for (int r = 0; r < j->B; r++) {
       size_t row = (size_t)r * j->C + c0;
-      const float *x = j->z + row;
-      float *a = j->a + row;
-      for (int k = 0; k < w; k++) a[k] = g[k] * ((x[k] - mu[k]) * rs[k]) + be[k]; /* h, in a */
-      if (j->inline_dropout)
-        ds_philox_words_cpu(words, s->seed, s->stream, j->key, row >> 2, (size_t)w >> 2);
-      act_dropout_row(s->act, s->slope, a, a, j->o ? j->o + row : NULL, j->inline_dropout ? words : NULL, w,
-                      threshold, scale);
+      if (j->inline_dropout) ds_philox_words_cpu(words, s->seed, s->stream, j->key, row >> 2, (size_t)w >> 2);
+      fwd_row(s->act, s->slope, j->a + row, j->o ? j->o + row : NULL, j->z + row, mu, rs, j->gamma + c0,
+              j->beta + c0, j->inline_dropout ? words : NULL, w, threshold, scale);
     }
   }
 }
@@ -80,8 +95,8 @@ static void forward_plain_part(void *p, int part, int parts) {
   for (size_t base = b; base < e; base += 4 * DS_PHILOX_CHUNK) {
     int w = (int)(e - base < 4 * DS_PHILOX_CHUNK ? e - base : 4 * DS_PHILOX_CHUNK);
     if (j->inline_dropout) ds_philox_words_cpu(words, s->seed, s->stream, j->key, base >> 2, ((size_t)w + 3) >> 2);
-    act_dropout_row(s->act, s->slope, j->a + base, j->z + base, j->o ? j->o + base : NULL,
-                    j->inline_dropout ? words : NULL, w, threshold, scale);
+    fwd_row(s->act, s->slope, j->a + base, j->o ? j->o + base : NULL, j->z + base, NULL, NULL, NULL, NULL,
+            j->inline_dropout ? words : NULL, w, threshold, scale);
   }
 }
 
@@ -105,22 +120,36 @@ void hidden_forward_cpu(float *a, float *o, float *mean, float *rstd, float *run
   if (o && !j.inline_dropout) dropout_forward_cpu(o, a, n, spec->p, spec->form, training, spec->seed, spec->stream, step);
 }
 
-/* dh = dropout_backward(dout) * act'(a) for one row of w elements, stored back
- * into dout; words NULL: no dropout. */
-#define GRAD_ROW(ACT)                                                                             \
-  if (words)                                                                                      \
-    for (int k = 0; k < w; k++)                                                                   \
-      dh[k] = ds_keep(words[k], threshold, dout[k], scale) * ds_act_derivative(ACT, y[k], slope); \
-  else                                                                                            \
-    for (int k = 0; k < w; k++) dh[k] = dout[k] * ds_act_derivative(ACT, y[k], slope);
+/* dh = dropout_backward(dout) * act'(y) for one row of w elements; words NULL:
+ * no dropout. In place (dh == dout) or into a buffer that does not overlap
+ * dout: two loops, each free of run-time overlap checks. */
+static inline __attribute__((always_inline)) void bwd_row_act(ds_activation act, float slope, float *dh,
+                                                              float *dout, const float *restrict y,
+                                                              const uint32_t *restrict words, int w,
+                                                              uint32_t threshold, float scale) {
+  if (dh == dout) {
+    float *restrict d = dh;
+    if (words)
+      for (int k = 0; k < w; k++) d[k] = ds_keep(words[k], threshold, d[k], scale) * ds_act_derivative(act, y[k], slope);
+    else
+      for (int k = 0; k < w; k++) d[k] = d[k] * ds_act_derivative(act, y[k], slope);
+  } else {
+    float *restrict d = dh;
+    const float *restrict din = dout;
+    if (words)
+      for (int k = 0; k < w; k++) d[k] = ds_keep(words[k], threshold, din[k], scale) * ds_act_derivative(act, y[k], slope);
+    else
+      for (int k = 0; k < w; k++) d[k] = din[k] * ds_act_derivative(act, y[k], slope);
+  }
+}
 
-static void grad_row(ds_activation act, float slope, float *dh, const float *dout, const float *y,
+static void grad_row(ds_activation act, float slope, float *dh, float *dout, const float *y,
                      const uint32_t *words, int w, uint32_t threshold, float scale) {
   switch (act) {
-    case DS_ACT_RELU: GRAD_ROW(DS_ACT_RELU) break;
-    case DS_ACT_LEAKY_RELU: GRAD_ROW(DS_ACT_LEAKY_RELU) break;
-    case DS_ACT_TANH: GRAD_ROW(DS_ACT_TANH) break;
-    default: GRAD_ROW(DS_ACT_SIGMOID) break;
+    case DS_ACT_RELU: bwd_row_act(DS_ACT_RELU, slope, dh, dout, y, words, w, threshold, scale); break;
+    case DS_ACT_LEAKY_RELU: bwd_row_act(DS_ACT_LEAKY_RELU, slope, dh, dout, y, words, w, threshold, scale); break;
+    case DS_ACT_TANH: bwd_row_act(DS_ACT_TANH, slope, dh, dout, y, words, w, threshold, scale); break;
+    default: bwd_row_act(DS_ACT_SIGMOID, slope, dh, dout, y, words, w, threshold, scale); break;
   }
 }
 
