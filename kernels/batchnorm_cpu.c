@@ -14,7 +14,7 @@
 #include "kernels_cpu.h"
 #include "parallel_cpu.h"
 
-void batchnorm_block_stats_cpu(float *mu, float *rs, float *mean, float *rstd, float *running_mean,
+DS_CPU_CLONES void batchnorm_block_stats_cpu(float *mu, float *rs, float *mean, float *rstd, float *running_mean,
                                float *running_var, const float *inp, int B, int C, int c0, int c1, int training,
                                float momentum, float eps) {
   int w = c1 - c0;
@@ -52,7 +52,7 @@ void batchnorm_block_stats_cpu(float *mu, float *rs, float *mean, float *rstd, f
 }
 
 /* dx = rstd/B * (B*dxhat - sum(dxhat) - xhat * sum(dxhat*xhat)),  dxhat = dy*gamma */
-void batchnorm_block_backward_cpu(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+DS_CPU_CLONES void batchnorm_block_backward_cpu(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                                   const float *mean, const float *rstd, const float *gamma, int B, int C, int c0,
                                   int c1) {
   int w = c1 - c0;

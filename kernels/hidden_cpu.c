@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void fwd_row_act(
     for (int k = 0; k < w; k++) a[k] = ds_act_forward(act, x[k], slope);
 }
 
-static void fwd_row(ds_activation act, float slope, float *a, float *o, const float *x, const float *mu,
+DS_CPU_CLONES static void fwd_row(ds_activation act, float slope, float *a, float *o, const float *x, const float *mu,
                     const float *rs, const float *g, const float *be, const uint32_t *words, int w,
                     uint32_t threshold, float scale) {
   switch (act) {
@@ -143,7 +143,7 @@ static inline __attribute__((always_inline)) void bwd_row_act(ds_activation act,
   }
 }
 
-static void grad_row(ds_activation act, float slope, float *dh, float *dout, const float *y,
+DS_CPU_CLONES static void grad_row(ds_activation act, float slope, float *dh, float *dout, const float *y,
                      const uint32_t *words, int w, uint32_t threshold, float scale) {
   switch (act) {
     case DS_ACT_RELU: bwd_row_act(DS_ACT_RELU, slope, dh, dout, y, words, w, threshold, scale); break;

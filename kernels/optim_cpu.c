@@ -37,7 +37,7 @@ static double grad_norm_cpu(const float *grad, size_t n, float clip_value) {
  * loop (the scalars must not be re-read after each store to a float buffer).
  * The arithmetic is ds_optim_element's, unchanged. */
 #define DS_OPTIM_RANGE(KIND, DECAY)                                                                        \
-  static void optim_range_##KIND##_##DECAY(size_t begin, size_t end, const ds_optim_config *cfg,           \
+  DS_CPU_CLONES static void optim_range_##KIND##_##DECAY(size_t begin, size_t end, const ds_optim_config *cfg,           \
                                            const ds_optim_scalars *s, float clip_coef,                     \
                                            float *restrict param, const float *restrict grad,              \
                                            float *restrict m, float *restrict v, float *restrict vmax,     \

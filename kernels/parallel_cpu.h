@@ -45,6 +45,21 @@ static inline void ds_cpu_split(size_t n, int part, int parts, size_t align, siz
   *end = e < n ? e : n;
 }
 
+/* Wider-vector clones of a hot loop, one picked at load time for the CPU it
+ * runs on (x86-64 Linux; elsewhere the plain function). Only AVX2 besides
+ * the default: its float instructions round exactly as SSE's do and it
+ * brings no FMA (the CPU kernels are compiled with -ffp-contract=off too), so
+ * every clone computes the same floats; AVX-512 is left out because its
+ * vector FMA could be contracted into. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define DS_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef DS_CPU_CLONES
+#define DS_CPU_CLONES
+#endif
+
 /* The zeroing and copying of the backend's memory on all threads. */
 void ds_cpu_zero(void *dst, size_t bytes);
 void ds_cpu_copy(void *dst, const void *src, size_t bytes);
