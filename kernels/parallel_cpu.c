@@ -23,10 +23,11 @@
 #endif
 
 #define DS_POOL_MAX DS_POOL_PARTS_MAX
-/* Spin this many times (about 50-150 us) waiting for work or for the other
- * parts before sleeping or yielding: a training step issues its ops back to
- * back, so a worker that slept after every op would cost a wake-up each. */
-#define DS_POOL_SPIN 4000
+/* Spin this long waiting for work or for the other parts before sleeping or
+ * yielding: a training step issues its ops back to back (microseconds apart),
+ * so a worker that slept after every op would pay a wake-up each, while a
+ * worker that spun for long would take a core from whatever else runs. */
+#define DS_POOL_SPIN_NS 50000.0
 /* Below this many elements an op runs on the calling thread alone. */
 #define DS_POOL_MIN_WORK 16384
 
@@ -43,17 +44,35 @@ static struct {
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static _Thread_local int in_task;
 
+/* Spin for up to DS_POOL_SPIN_NS (the clock read every 32 pauses) until
+ * done(arg); returns whether it became true. */
+static int spin_until(int (*done)(const void *), const void *arg) {
+  double t0 = ds_now_seconds();
+  for (;;) {
+    for (int i = 0; i < 32; i++) {
+      if (done(arg)) return 1;
+      cpu_relax();
+    }
+    if ((ds_now_seconds() - t0) * 1e9 > DS_POOL_SPIN_NS) return done(arg);
+  }
+}
+static int generation_moved(const void *seen) {
+  return atomic_load_explicit(&pool.generation, memory_order_acquire) != *(const uint64_t *)seen;
+}
+static int parts_done(const void *unused) {
+  (void)unused;
+  return atomic_load_explicit(&pool.pending, memory_order_acquire) == 0;
+}
+
 static void *worker(void *p) {
   int part = (int)(intptr_t)p;
   in_task = 1;
   uint64_t seen = 0;
   for (;;) {
-    uint64_t g = atomic_load_explicit(&pool.generation, memory_order_acquire);
-    for (int i = 0; g == seen && i < DS_POOL_SPIN; i++) {
-      cpu_relax();
+    uint64_t g;
+    if (spin_until(generation_moved, &seen)) {
       g = atomic_load_explicit(&pool.generation, memory_order_acquire);
-    }
-    if (g == seen) {
+    } else {
       pthread_mutex_lock(&pool.lock);
       atomic_fetch_add(&pool.sleepers, 1);
       while ((g = atomic_load(&pool.generation)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
@@ -131,10 +150,8 @@ void ds_cpu_parallel(ds_cpu_task task, void *arg, size_t work) {
   in_task = 1;
   task(arg, 0, n);
   in_task = 0;
-  for (long i = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; i++) {
-    if (i < DS_POOL_SPIN) cpu_relax();
-    else sched_yield(); /* a worker was descheduled: give its core back */
-  }
+  if (!spin_until(parts_done, NULL))
+    while (!parts_done(NULL)) sched_yield(); /* a worker was descheduled: give its core back */
 }
 
 /* ---- memory ------------------------------------------------------------------ */
