@@ -106,8 +106,8 @@ fi
   echo "## Training step (bench_train)"
   echo
   echo "GEMM floor: the same step's GEMMs alone (every layer's forward, input-gradient and weight-gradient"
-  echo "GEMM, the engine's own GEMM on the same threads), timed interleaved with the updates;"
-  echo "step / GEMM floor = median update / median GEMM round."
+  echo "GEMM, the engine's own GEMM on the same threads), timed interleaved with the updates, or on"
+  echo "OpenBLAS's own threads when that is faster; step / GEMM floor = median update / median GEMM round."
   echo
   python3 "$here/compare.py" train-table "$out/train.jsonl"
   if [ $have_torch = 1 ]; then
