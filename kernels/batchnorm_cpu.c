@@ -54,11 +54,12 @@ DS_CPU_CLONES void batchnorm_block_stats_cpu(float *mu, float *rs, float *mean, 
 /* dx = rstd/B * (B*dxhat - sum(dxhat) - xhat * sum(dxhat*xhat)),  dxhat = dy*gamma */
 DS_CPU_CLONES void batchnorm_block_backward_cpu(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                                   const float *mean, const float *rstd, const float *gamma, int B, int C, int c0,
-                                  int c1) {
+                                  int c1, ds_bn_row_fn prepare, void *ctx) {
   int w = c1 - c0;
   double sum_dy[DS_BN_BLOCK] = {0}, sum_dy_xhat[DS_BN_BLOCK] = {0};
   const float *mu = mean + c0, *rs = rstd + c0, *g = gamma + c0;
   for (int b = 0; b < B; b++) {
+    if (prepare) prepare(ctx, b, c0, c1);
     size_t row = (size_t)b * C + c0;
     const float *x = inp + row, *dy = dout + row;
     for (int k = 0; k < w; k++) {
@@ -118,8 +119,8 @@ static void backward_part(void *p, int part, int parts) {
   ds_cpu_split((size_t)j->C, part, parts, 16, &b, &e);
   for (int c0 = (int)b; c0 < (int)e; c0 += DS_BN_BLOCK) {
     int c1 = (int)e - c0 < DS_BN_BLOCK ? (int)e : c0 + DS_BN_BLOCK;
-    batchnorm_block_backward_cpu(j->out, j->dgamma, j->dbeta, j->dout, j->inp, j->saved_mean, j->saved_rstd, j->gamma, j->B,
-                                 j->C, c0, c1);
+    batchnorm_block_backward_cpu(j->out, j->dgamma, j->dbeta, j->dout, j->inp, j->saved_mean, j->saved_rstd,
+                                 j->gamma, j->B, j->C, c0, c1, NULL, NULL);
   }
 }
 

@@ -1,16 +1,14 @@
 /* A hidden layer after its linear map (BatchNorm -> activation -> dropout),
  * CPU reference (CUDA twin: hidden_cuda.cu, one fused kernel each way).
  *
- * Fused here too, on all threads: each thread owns a range of columns and, a
- * block of DS_BN_BLOCK columns at a time, takes the BatchNorm statistics and
- * then writes a = act(BN(z)) and o = dropout(a) in one pass over the rows
- * (backward: the dropout mask and act' in one pass, then the BatchNorm sums
- * and dz over the same block while it is in cache). The block is 64 columns
- * wide, so a block of rows stays in the core's L2 even at batch 4096 and the
- * whole layer crosses memory about once each way. The floats are exactly
- * those of batchnorm_forward,
- * activation_forward and dropout_forward in sequence: the same formulas
- * (elementwise_cpu.h, batchnorm_cpu.h), the same order of every sum.
+ * Fused here too, on all threads: each thread owns a range of columns (up to
+ * DS_BN_BLOCK at a time), takes their BatchNorm statistics, then writes
+ * a = act(BN(z)) and o = dropout(a) in one pass over the rows. Backward: the
+ * dropout mask and act' are written into each row of dout just before the
+ * BatchNorm sums read it, then dz follows in a second pass. The floats are
+ * exactly those of batchnorm_forward, activation_forward and dropout_forward
+ * in sequence: the same formulas (elementwise_cpu.h, batchnorm_cpu.h), the
+ * same order of every sum.
  *
  * The dropout words come in Philox groups of 4 elements; with C % 4 == 0 a
  * group never crosses a row or a block, so the mask is applied inside the
@@ -156,24 +154,36 @@ DS_CPU_CLONES static void grad_row(ds_activation act, float slope, float *dh, fl
   }
 }
 
+/* Row r of a block [c0, c1): dout <- dropout_backward(dout) * act'(a), in
+ * place, just before the BatchNorm backward reads the row. */
+typedef struct {
+  const hidden_job *j;
+  uint32_t threshold;
+  float scale;
+} grad_ctx;
+
+static void grad_prepare(void *p, int r, int c0, int c1) {
+  const grad_ctx *g = p;
+  const hidden_job *j = g->j;
+  const ds_hidden_spec *s = j->spec;
+  uint32_t words[DS_BN_BLOCK];
+  size_t row = (size_t)r * j->C + c0;
+  int w = c1 - c0;
+  if (j->inline_dropout) ds_philox_words_cpu(words, s->seed, s->stream, j->key, row >> 2, (size_t)w >> 2);
+  grad_row(s->act, s->slope, j->dout + row, j->dout + row, j->ca + row, j->inline_dropout ? words : NULL, w,
+           g->threshold, g->scale);
+}
+
 static void backward_bn_part(void *p, int part, int parts) {
   const hidden_job *j = p;
   const ds_hidden_spec *s = j->spec;
   size_t cb, ce;
   ds_cpu_split((size_t)j->C, part, parts, 16, &cb, &ce);
-  uint32_t words[DS_BN_BLOCK];
-  uint32_t threshold = ds_dropout_threshold(s->p);
-  float scale = ds_dropout_train_scale(s->p, s->form);
+  grad_ctx g = {j, ds_dropout_threshold(s->p), ds_dropout_train_scale(s->p, s->form)};
   for (int c0 = (int)cb; c0 < (int)ce; c0 += DS_BN_BLOCK) {
-    int c1 = (int)ce - c0 < DS_BN_BLOCK ? (int)ce : c0 + DS_BN_BLOCK, w = c1 - c0;
-    for (int r = 0; r < j->B; r++) {
-      size_t row = (size_t)r * j->C + c0;
-      if (j->inline_dropout) ds_philox_words_cpu(words, s->seed, s->stream, j->key, row >> 2, (size_t)w >> 2);
-      grad_row(s->act, s->slope, j->dout + row, j->dout + row, j->ca + row, j->inline_dropout ? words : NULL, w,
-               threshold, scale);
-    }
-    batchnorm_block_backward_cpu(j->dz, j->dgamma, j->dbeta, j->dout, j->z, j->saved_mean, j->saved_rstd, j->gamma, j->B, j->C,
-                                 c0, c1);
+    int c1 = (int)ce - c0 < DS_BN_BLOCK ? (int)ce : c0 + DS_BN_BLOCK;
+    batchnorm_block_backward_cpu(j->dz, j->dgamma, j->dbeta, j->dout, j->z, j->saved_mean, j->saved_rstd, j->gamma,
+                                 j->B, j->C, c0, c1, grad_prepare, &g);
   }
 }
 

@@ -401,6 +401,8 @@ int main(void) {
     test_hidden(129, 1024, 1, 0.2f, acts[k], 1); /* C % 4 == 0: dropout inside the block pass */
     test_hidden(130, 1030, 1, 0.2f, acts[k], 1); /* C % 4 != 0: dropout as its own pass */
   }
+  test_hidden(40, 3500, 1, 0.2f, DS_ACT_RELU, 1); /* more columns per thread than one block (DS_BN_BLOCK) */
+  test_hidden(40, 3502, 1, 0.2f, DS_ACT_TANH, 1);
   test_hidden(64, 1030, 0, 0.3f, DS_ACT_RELU, 1);
   test_hidden(64, 1024, 0, 0.0f, DS_ACT_TANH, 1);
   test_hidden(200, 516, 1, 0.0f, DS_ACT_RELU, 1);
