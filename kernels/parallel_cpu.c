@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -114,6 +115,11 @@ static void pool_start(void) {
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) != 0) ds_fatal(DS_EXIT_RUNTIME, "CPU backend: pthread_attr_init failed");
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  /* Workers block every signal (they inherit the mask they are created
+   * with): Ctrl-C and friends go to the thread that runs the program. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   for (int i = 1; i < n; i++) {
     pthread_t th;
     int rc = pthread_create(&th, &attr, worker, (void *)(intptr_t)i);
@@ -124,6 +130,7 @@ static void pool_start(void) {
       break;
     }
   }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
 }
 
