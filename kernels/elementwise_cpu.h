@@ -13,6 +13,25 @@
 #include "descent/backend.h"
 #include "descent/philox.h"
 
+/* x when cond, else +0.0f, by masking x's bits (no branch, no select). */
+static inline float ds_mask_float(int cond, float x) {
+  uint32_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  bits &= -(uint32_t)(cond != 0);
+  memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+/* a when cond, else b, by masking their bits (no branch). */
+static inline float ds_select_float(int cond, float a, float b) {
+  uint32_t ba, bb, m = -(uint32_t)(cond != 0);
+  memcpy(&ba, &a, sizeof ba);
+  memcpy(&bb, &b, sizeof bb);
+  ba = (ba & m) | (bb & ~m);
+  memcpy(&a, &ba, sizeof a);
+  return a;
+}
+
 /* act(x); `act` is a constant at each call site so the switch folds away. */
 static inline float ds_act_forward(ds_activation act, float x, float slope) {
   float neg = slope * x; /* computed unconditionally, then selected: see ds_keep */
@@ -28,8 +47,12 @@ static inline float ds_act_forward(ds_activation act, float x, float slope) {
  * tanh' = 1 - y^2,  sigmoid' = y (1 - y) */
 static inline float ds_act_derivative(ds_activation act, float y, float slope) {
   switch (act) {
-    case DS_ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
-    case DS_ACT_LEAKY_RELU: return y > 0.0f ? 1.0f : slope;
+    /* 1.0f or +0.0f by masking the bits of 1.0f: the compiler turns both
+     * y > 0 ? 1 : 0 and (float)(y > 0), once multiplied, into a branch
+     * (x * 1 = x, x * 0 kept) that stops the masked loops from vectorising */
+    case DS_ACT_RELU: return ds_mask_float(y > 0.0f, 1.0f);
+    /* the bits of 1 or of slope, branch-free for the same reason */
+    case DS_ACT_LEAKY_RELU: return ds_select_float(y > 0.0f, 1.0f, slope);
     case DS_ACT_TANH: return 1.0f - y * y;
     default: return y * (1.0f - y);
   }
@@ -40,12 +63,7 @@ static inline float ds_act_derivative(ds_activation act, float y, float slope) {
  * will not vectorise a multiply under a condition (it could raise a flag) nor
  * an integer test choosing floats; the float is the same either way. */
 static inline float ds_keep(uint32_t word, uint32_t threshold, float x, float scale) {
-  float kept = x * scale;
-  uint32_t bits;
-  memcpy(&bits, &kept, sizeof bits);
-  bits &= -(uint32_t)(word < threshold);
-  memcpy(&kept, &bits, sizeof kept);
-  return kept;
+  return ds_mask_float(word < threshold, x * scale);
 }
 
 /* Scale applied to kept elements in training. */
