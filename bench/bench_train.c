@@ -5,20 +5,103 @@
  * before the clock stops); samples/s, ms per step and ms per 60,000-sample
  * epoch follow. With --target A, training then continues epoch by epoch from
  * a fresh model until the test accuracy reaches A; the training wall time to
- * get there (evaluation excluded) is reported. */
+ * get there (evaluation excluded) is reported.
+ *
+ * GEMM floor (CPU): the step's GEMMs alone (forward, input gradient, weight
+ * gradient of every layer, the shapes the step runs, through the engine's
+ * own gemm_cpu on the same threads), timed in the same run, interleaved with
+ * the timed updates: one update, then one round of its GEMMs. The ratio
+ * (median update / median GEMM round) says how far the step is from the
+ * hardware limit its GEMMs set; the medians keep a busy machine's stalls out
+ * of the ratio. With OpenBLAS the same GEMMs are also timed on OpenBLAS's own
+ * threads (after the updates: its spinning workers would disturb them), and
+ * the floor is the faster of the two, so that the engine's split of each GEMM
+ * between its threads cannot flatter the ratio. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "gemm_cpu.h"
+#ifdef DS_HAVE_CBLAS
+#include <cblas.h>
+#endif
 #include "descent/common.h"
 #include "descent/train.h"
 #include "cli/flags.h"
 
 typedef struct {
   double samples_per_second, ms_per_step, seconds_to_target, accuracy_reached;
+  double ms_median, gemm_ms; /* CPU: median update, median GEMM round; 0 when not measured */
+  double gemm_pool_ms, gemm_blas_ms; /* the round on the engine's threads, on OpenBLAS's (0: not measured) */
   long epochs_to_target;
 } bench_result;
+
+/* Buffers of the GEMM floor: per layer the input, weight, output and their gradients. */
+typedef struct {
+  int n;
+  float *x[DS_MAX_LAYERS], *w[DS_MAX_LAYERS], *y[DS_MAX_LAYERS], *dy[DS_MAX_LAYERS], *dx[DS_MAX_LAYERS],
+      *dw[DS_MAX_LAYERS];
+  int in[DS_MAX_LAYERS], out[DS_MAX_LAYERS];
+} gemm_floor;
+
+static void floor_init(gemm_floor *g, const ds_backend *be, const ds_mlp *m, int B) {
+  g->n = m->n_layers;
+  for (int l = 0; l < g->n; l++) {
+    size_t in = (size_t)m->layers[l].in, out = (size_t)m->layers[l].out;
+    g->in[l] = (int)in, g->out[l] = (int)out;
+    g->x[l] = be->alloc(B * in * sizeof(float), "GEMM floor");
+    g->dx[l] = be->alloc(B * in * sizeof(float), "GEMM floor");
+    g->w[l] = be->alloc(in * out * sizeof(float), "GEMM floor");
+    g->dw[l] = be->alloc(in * out * sizeof(float), "GEMM floor");
+    g->y[l] = be->alloc(B * out * sizeof(float), "GEMM floor");
+    g->dy[l] = be->alloc(B * out * sizeof(float), "GEMM floor");
+  }
+}
+
+static void floor_free(gemm_floor *g, const ds_backend *be) {
+  for (int l = 0; l < g->n; l++) {
+    be->free(g->x[l]), be->free(g->dx[l]), be->free(g->w[l]);
+    be->free(g->dw[l]), be->free(g->y[l]), be->free(g->dy[l]);
+  }
+}
+
+/* One round of a step's GEMMs, as linear_forward/linear_backward issue them. */
+static void floor_round(const gemm_floor *g, int B) {
+  for (int l = 0; l < g->n; l++)
+    gemm_cpu(0, 1, B, g->out[l], g->in[l], 1.0f, g->x[l], g->in[l], g->w[l], g->in[l], 1.0f, g->y[l], g->out[l]);
+  for (int l = g->n - 1; l >= 0; l--) {
+    if (l > 0)
+      gemm_cpu(0, 0, B, g->in[l], g->out[l], 1.0f, g->dy[l], g->out[l], g->w[l], g->in[l], 0.0f, g->dx[l], g->in[l]);
+    gemm_cpu(1, 0, g->out[l], g->in[l], B, 1.0f, g->dy[l], g->out[l], g->x[l], g->in[l], 1.0f, g->dw[l], g->in[l]);
+  }
+}
+
+#ifdef DS_HAVE_CBLAS
+/* The same round through cblas_sgemm on OpenBLAS's own threads. */
+static void floor_round_blas(const gemm_floor *g, int B) {
+  const CBLAS_TRANSPOSE N = CblasNoTrans, T = CblasTrans;
+  for (int l = 0; l < g->n; l++)
+    cblas_sgemm(CblasRowMajor, N, T, B, g->out[l], g->in[l], 1.0f, g->x[l], g->in[l], g->w[l], g->in[l], 1.0f,
+                g->y[l], g->out[l]);
+  for (int l = g->n - 1; l >= 0; l--) {
+    if (l > 0)
+      cblas_sgemm(CblasRowMajor, N, N, B, g->in[l], g->out[l], 1.0f, g->dy[l], g->out[l], g->w[l], g->in[l], 0.0f,
+                  g->dx[l], g->in[l]);
+    cblas_sgemm(CblasRowMajor, T, N, g->out[l], g->in[l], B, 1.0f, g->dy[l], g->out[l], g->x[l], g->in[l], 1.0f,
+                g->dw[l], g->in[l]);
+  }
+}
+#endif
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+static double median(double *v, long n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 /* One update, starting a new epoch when the sampler runs dry. */
 static int update(ds_trainer *t) {
@@ -35,16 +118,52 @@ static void throughput(const ds_backend *be, const ds_train_config *cfg, const d
                        const ds_dataset *test, long warmup, long steps, bench_result *r) {
   ds_trainer t;
   ds_trainer_init(&t, be, cfg, train, test);
+  int cpu = strcmp(be->name, "cpu") == 0;
+  gemm_floor g = {0};
+  if (cpu) floor_init(&g, be, &t.model, cfg->batch_size);
+  double *step_s = ds_xcalloc((size_t)steps, sizeof(double), "timings");
+  double *gemm_s = ds_xcalloc((size_t)steps, sizeof(double), "timings");
   ds_sampler_begin_epoch(&t.sampler, 0);
-  for (long i = 0; i < warmup; i++) update(&t);
+  for (long i = 0; i < warmup; i++) {
+    update(&t);
+    if (cpu) floor_round(&g, cfg->batch_size);
+  }
   be->synchronize();
   long samples = 0;
-  double t0 = ds_now_seconds();
-  for (long i = 0; i < steps; i++) samples += update(&t);
-  be->synchronize();
-  double dt = ds_now_seconds() - t0;
-  r->samples_per_second = (double)samples / dt;
-  r->ms_per_step = 1e3 * dt / (double)steps;
+  double total = 0.0;
+  for (long i = 0; i < steps; i++) {
+    double t0 = ds_now_seconds();
+    samples += update(&t);
+    be->synchronize();
+    double t1 = ds_now_seconds();
+    step_s[i] = t1 - t0;
+    total += t1 - t0;
+    if (cpu) {
+      floor_round(&g, cfg->batch_size);
+      gemm_s[i] = ds_now_seconds() - t1;
+    }
+  }
+  r->samples_per_second = (double)samples / total;
+  r->ms_per_step = 1e3 * total / (double)steps;
+  r->ms_median = 1e3 * median(step_s, steps);
+  r->gemm_pool_ms = r->gemm_ms = cpu ? 1e3 * median(gemm_s, steps) : 0.0;
+#ifdef DS_HAVE_CBLAS
+  if (cpu) {
+    openblas_set_num_threads(gemm_cpu_threads()); /* the pool's count, on OpenBLAS's threads */
+    floor_round_blas(&g, cfg->batch_size);
+    for (long i = 0; i < steps; i++) {
+      double t0 = ds_now_seconds();
+      floor_round_blas(&g, cfg->batch_size);
+      gemm_s[i] = ds_now_seconds() - t0;
+    }
+    openblas_set_num_threads(1); /* the engine's setting again */
+    r->gemm_blas_ms = 1e3 * median(gemm_s, steps);
+    if (r->gemm_blas_ms < r->gemm_ms) r->gemm_ms = r->gemm_blas_ms;
+  }
+#endif
+  free(step_s);
+  free(gemm_s);
+  if (cpu) floor_free(&g, be);
   ds_trainer_free(&t);
 }
 
@@ -111,13 +230,14 @@ int main(int argc, char **argv) {
   const ds_optim_config *resolved = &cfg.optim;
   ds_cli_optim_check_flags("bench_train", flags, &resolved, 1);
   if (no_bn) cfg.model.batchnorm = 0;
+  if (cfg.optim.amsgrad) optimizer = "amsgrad"; /* the label of the records */
   const ds_backend *be = ds_backend_select(backend, 0);
   ds_dataset train, test;
   ds_data_load(&src, &train, &test);
 
   if (!json) {
-    printf("| backend | model | optimizer | batch | samples/s | ms/step | ms/epoch (60k) | s to target |\n");
-    printf("|---|---|---|---:|---:|---:|---:|---:|\n");
+    printf("| backend | model | optimizer | batch | samples/s | ms/step | ms/epoch (60k) | GEMM floor ms | step / floor | s to target |\n");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
   }
   char list[256];
   snprintf(list, sizeof list, "%s", batches);
@@ -138,6 +258,11 @@ int main(int argc, char **argv) {
              "\"tf32\":%d,\"batch_size\":%ld,\"steps\":%ld,\"samples_per_second\":%.1f,\"ms_per_step\":%.4f,"
              "\"ms_per_epoch\":%.1f",
              be->name, be->device, desc, optimizer, cfg.tf32, b, steps, r.samples_per_second, r.ms_per_step, ms_epoch);
+      printf(",\"ms_per_step_median\":%.4f", r.ms_median);
+      if (r.gemm_ms > 0.0)
+        printf(",\"gemm_floor_ms\":%.4f,\"floor_ratio\":%.3f,\"gemm_pool_ms\":%.4f", r.gemm_ms,
+               r.ms_median / r.gemm_ms, r.gemm_pool_ms);
+      if (r.gemm_blas_ms > 0.0) printf(",\"gemm_blas_threads_ms\":%.4f", r.gemm_blas_ms);
       if (target > 0.0f)
         printf(",\"target\":%.3f,\"seconds_to_target\":%.3f,\"epochs_to_target\":%ld,\"accuracy_reached\":%.4f",
                (double)target, r.seconds_to_target, r.epochs_to_target, r.accuracy_reached);
@@ -148,8 +273,13 @@ int main(int argc, char **argv) {
         if (r.seconds_to_target >= 0) snprintf(tt, sizeof tt, "%.2f (%ld ep)", r.seconds_to_target, r.epochs_to_target);
         else snprintf(tt, sizeof tt, "not reached (%.4f)", r.accuracy_reached);
       }
-      printf("| %s | %s | %s | %ld | %.0f | %.3f | %.0f | %s |\n", be->name, desc, optimizer, b,
-             r.samples_per_second, r.ms_per_step, ms_epoch, tt);
+      char fl[32] = "-", ratio[32] = "-";
+      if (r.gemm_ms > 0.0) {
+        snprintf(fl, sizeof fl, "%.3f", r.gemm_ms);
+        snprintf(ratio, sizeof ratio, "%.2fx", r.ms_median / r.gemm_ms);
+      }
+      printf("| %s | %s | %s | %ld | %.0f | %.3f | %.0f | %s | %s | %s |\n", be->name, desc, optimizer, b,
+             r.samples_per_second, r.ms_per_step, ms_epoch, fl, ratio, tt);
     }
     fflush(stdout);
   }

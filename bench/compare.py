@@ -5,7 +5,9 @@ usage: compare.py train DESCENT.jsonl PYTORCH.jsonl
        compare.py optim DESCENT.jsonl PYTORCH.jsonl
        compare.py optim-table DESCENT.jsonl    (descent's records alone)
        compare.py train-table DESCENT.jsonl
-Ratios are descent / PyTorch throughput for the same case in the same run."""
+Ratios are descent / PyTorch throughput for the same case in the same run.
+The train table's "step / GEMM floor" is bench_train's median update over the
+median of the same step's GEMMs alone, timed interleaved in the same run."""
 import json, sys
 
 
@@ -16,18 +18,23 @@ def read(path):
 
 def tables(mode, ours):
     if mode == "optim-table":
-        print("| backend | optimizer | params | launches/step | us/step | GB/s | copy GB/s | ratio to copy |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print("| backend | optimizer | params | us/step | GB/s | copy GB/s (all threads) | ratio to copy "
+              "| 1-thread copy GB/s | ratio to 1-thread copy |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in ours:
-            print(f"| {r['backend']} | {r['optimizer']} | {r['params']} | {r['launches_per_step']} | {r['us_per_step']:.1f} "
-                  f"| {r['gbytes_per_s']:.2f} | {r['copy_gbytes_per_s']:.2f} | {r['ratio_to_copy']:.2f} |")
+            c1 = r.get("copy1_gbytes_per_s", 0)
+            one = f"{c1:.2f} | {r['gbytes_per_s'] / c1:.2f}" if c1 else "- | -"
+            print(f"| {r['backend']} | {r['optimizer']} | {r['params']} | {r['us_per_step']:.1f} "
+                  f"| {r['gbytes_per_s']:.2f} | {r['copy_gbytes_per_s']:.2f} | {r['ratio_to_copy']:.2f} | {one} |")
     else:
-        print("| backend | model | batch | precision | samples/s | ms/step | ms/epoch (60k) |")
-        print("|---|---|---:|---|---:|---:|---:|")
+        print("| backend | model | optimizer | batch | precision | samples/s | ms/step | ms/epoch (60k) "
+              "| GEMM floor ms | step / GEMM floor |")
+        print("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
         for r in ours:
             prec = "TF32" if r.get("tf32") else "FP32"
-            print(f"| {r['backend']} | {r['model']} | {r['batch_size']} | {prec} | {r['samples_per_second']:.0f} "
-                  f"| {r['ms_per_step']:.3f} | {r['ms_per_epoch']:.0f} |")
+            floor = (f"{r['gemm_floor_ms']:.3f} | {r['floor_ratio']:.2f}x" if "gemm_floor_ms" in r else "- | -")
+            print(f"| {r['backend']} | {r['model']} | {r.get('optimizer', '-')} | {r['batch_size']} | {prec} "
+                  f"| {r['samples_per_second']:.0f} | {r['ms_per_step']:.3f} | {r['ms_per_epoch']:.0f} | {floor} |")
 
 
 def main():
@@ -41,7 +48,8 @@ def main():
         impls = sorted({r["impl"] for r in theirs})
         print("| backend | batch | precision | descent samples/s | " + " | ".join(f"{i} samples/s | ratio" for i in impls) + " |")
         print("|---|---:|---|---:|" + "---:|---:|" * len(impls))
-        for r in ours:
+        # PyTorch's baseline is the BatchNorm + dropout 0.2 model with Adam
+        for r in [r for r in ours if "batchnorm dropout=0.2" in r["model"] and r.get("optimizer", "adam") == "adam"]:
             row = [r["backend"], str(r["batch_size"]), "TF32" if r.get("tf32") else "FP32", f'{r["samples_per_second"]:.0f}']
             for i in impls:
                 m = [t for t in theirs if t["impl"] == i and t["batch_size"] == r["batch_size"]

@@ -2,14 +2,37 @@
 # make bench: every benchmark on every backend present, the PyTorch baseline
 # in the same run where PyTorch is installed, and a results file written by
 # this script (never edited by hand): bench/results/<date>-<device>.md.
-# BENCH_QUICK=1 runs fewer sizes and steps.
+# BENCH_QUICK=1 runs fewer sizes and steps; its report is not a record and
+# goes to bench/out/ with the raw JSON lines (git-ignored), as does everything
+# else that is not the record itself.
+# A record never replaces another silently: a second run on the same day is
+# written to <date>-<device>-2.md (then -3, ...) and the script says so.
+#
+# OpenBLAS older than the CPU (0.3.21 on a 2023 Xeon: family 6 model 207)
+# does not recognise it and falls back to its SSE3 "Prescott" kernels, 2-3x
+# slower than the CPU's AVX2/AVX-512 ones. Unless OPENBLAS_CORETYPE is set,
+# this script then sets it to the kernels the CPU supports (SkylakeX for
+# AVX-512, Haswell for AVX2) for every descent run, and the header says so.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-out="$here/out"   # raw JSON lines of the last run (git-ignored)
+out="$here/out"   # raw JSON lines and non-record reports of the last run (git-ignored)
 rm -rf "$out"
 mkdir -p "$out"
+coretype_note=""
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && "$build/descent" --version | grep -q "Prescott kernels"; then
+  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  if [[ " $flags " == *" avx512f "* && " $flags " == *" avx512bw "* && " $flags " == *" avx512vl "* && " $flags " == *" avx512dq "* ]]; then
+    export OPENBLAS_CORETYPE=SkylakeX
+  elif [[ " $flags " == *" avx2 "* && " $flags " == *" fma "* ]]; then
+    export OPENBLAS_CORETYPE=Haswell
+  fi
+  if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+    coretype_note="OpenBLAS did not recognise this CPU (it chose its SSE3 Prescott kernels); this run sets OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+    echo "bench: $coretype_note" >&2
+  fi
+fi
 backends=(cpu)
 if "$build/descent" --version | grep -q "^cuda: compiled in; " && ! "$build/descent" --version | grep -qi "no usable\|no cuda\|not implemented"; then
   backends+=(cuda)
@@ -26,6 +49,13 @@ run() { cmds+=("$*"); echo "+ $*" >&2; "$@"; }
 for be in "${backends[@]}"; do
   run "$build/bench/bench_optim" --backend "$be" --params "$sizes" --json >>"$out/optim.jsonl"
   run "$build/bench/bench_train" --backend "$be" --batch-size "$batches" --steps "$steps" --json >>"$out/train.jsonl"
+  # the goals hold with and without BatchNorm/dropout and for every optimizer:
+  # the plain model, and two more optimizers (their own update loops)
+  run "$build/bench/bench_train" --backend "$be" --no-batchnorm --dropout 0 --batch-size 128,512 --steps "$steps" --json >>"$out/train.jsonl"
+  if [ "${BENCH_QUICK:-0}" != 1 ]; then
+    run "$build/bench/bench_train" --backend "$be" --optimizer momentum --lr 0.01 --batch-size 128,512 --steps "$steps" --json >>"$out/train.jsonl"
+    run "$build/bench/bench_train" --backend "$be" --optimizer adam --amsgrad --batch-size 128 --steps "$steps" --json >>"$out/train.jsonl"
+  fi
 done
 # data parallel (mpirun, CPU ranks) where MPI is compiled in
 dist_table=$(bash "$here/bench_dist.sh" "$build") || dist_table=""
@@ -44,8 +74,18 @@ if [ -n "$(git -C "$root" status --porcelain --untracked-files=no -- . ':!bench/
   commit="$commit (with uncommitted changes)"
 fi
 device=$([ -n "$gpu" ] && echo "$gpu" | cut -d, -f1 | tr ' ' '-' | tr 'A-Z' 'a-z' || echo cpu)
-mkdir -p "$here/results"
-res="$here/results/$(date +%F)-$device.md"
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  res="$out/$(date +%F)-$device-quick.md"   # not a record
+else
+  mkdir -p "$here/results"
+  res="$here/results/$(date +%F)-$device.md"
+  k=2
+  while [ -e "$res" ]; do  # never replace a record of the same day
+    res="$here/results/$(date +%F)-$device-$k.md"
+    k=$((k + 1))
+  done
+  [ $k = 2 ] || echo "bench: a record of today exists already; this one is ${res#$root/}" >&2
+fi
 {
   echo "# descent benchmarks, $(date +%F)"
   echo
@@ -53,6 +93,8 @@ res="$here/results/$(date +%F)-$device.md"
   echo
   echo "- commit: $commit"
   echo "- CPU: $cpu, $threads threads; $("$build/descent" --version | sed -n 's/^cpu: CPU, //p')"
+  [ -z "$coretype_note" ] || echo "- $coretype_note"
+  [ "${BENCH_QUICK:-0}" != 1 ] || echo "- BENCH_QUICK=1: fewer sizes and steps; not a record"
   echo "- GPU: ${gpu:-none}"
   echo "- PyTorch: $([ $have_torch = 1 ] && python3 -c 'import torch; print(torch.__version__)' || echo 'not installed')"
   echo
@@ -65,6 +107,10 @@ res="$here/results/$(date +%F)-$device.md"
   python3 "$here/compare.py" optim-table "$out/optim.jsonl"
   echo
   echo "## Training step (bench_train)"
+  echo
+  echo "GEMM floor: the same step's GEMMs alone (every layer's forward, input-gradient and weight-gradient"
+  echo "GEMM, the engine's own GEMM on the same threads), timed interleaved with the updates, or on"
+  echo "OpenBLAS's own threads when that is faster; step / GEMM floor = median update / median GEMM round."
   echo
   python3 "$here/compare.py" train-table "$out/train.jsonl"
   if [ -n "$dist_table" ]; then

@@ -1,21 +1,53 @@
 /* Monitoring reductions, CPU reference (the CUDA twins are specified in
- * descent/backend.h). Sums run in double in index order, so the CPU result
- * is deterministic; they are read only at log points. */
+ * descent/backend.h), on all threads. Sums run in double over fixed blocks
+ * added in order (ds_cpu_block_sums), so the CPU result is deterministic,
+ * whatever the thread count; they are read only at log points. */
 #include <math.h>
 #include <string.h>
 
 #include "kernels_cpu.h"
+#include "parallel_cpu.h"
+
+typedef struct {
+  const float *x, *y;
+  float lo, hi;
+} mon_job;
+
+static void stats_block(void *p, size_t begin, size_t end, double *out) {
+  const mon_job *j = p;
+  double sum = 0.0, ss = 0.0, saturated = 0.0;
+  for (size_t i = begin; i < end; i++) {
+    double v = j->x[i];
+    sum += v;
+    ss += v * v;
+    saturated += (j->x[i] <= j->lo || j->x[i] >= j->hi);
+  }
+  out[0] += sum;
+  out[1] += ss;
+  out[2] += saturated;
+}
+
+static void sumsq_block(void *p, size_t begin, size_t end, double *out) {
+  const mon_job *j = p;
+  double ss = 0.0;
+  if (j->y) {
+    for (size_t i = begin; i < end; i++) {
+      double d = (double)j->x[i] - (double)j->y[i];
+      ss += d * d;
+    }
+  } else {
+    for (size_t i = begin; i < end; i++) ss += (double)j->x[i] * (double)j->x[i];
+  }
+  out[0] += ss;
+}
 
 /* out[4] += {sum x, sum x^2, #columns with x <= 0 in every row, #elements <= lo or >= hi}
  * x: [B, C] row-major */
 void monitor_stats_cpu(double *out, const float *x, int B, int C, float lo, float hi) {
-  double sum = 0.0, ss = 0.0, saturated = 0.0;
-  for (size_t i = 0; i < (size_t)B * (size_t)C; i++) {
-    double v = x[i];
-    sum += v;
-    ss += v * v;
-    saturated += (x[i] <= lo || x[i] >= hi);
-  }
+  mon_job j = {x, NULL, lo, hi};
+  double r[3];
+  ds_cpu_block_sums(stats_block, &j, (size_t)B * (size_t)C, 3, r);
+  double sum = r[0], ss = r[1], saturated = r[2];
   double dead = 0.0;
   for (int c = 0; c < C; c++) {
     int b = 0;
@@ -30,15 +62,9 @@ void monitor_stats_cpu(double *out, const float *x, int B, int C, float lo, floa
 
 /* out[0] += sum_i (x[i] - y[i])^2;  x: [n], y: [n] or NULL (zeros) */
 void monitor_sumsq_cpu(double *out, const float *x, const float *y, size_t n) {
-  double ss = 0.0;
-  if (y) {
-    for (size_t i = 0; i < n; i++) {
-      double d = (double)x[i] - (double)y[i];
-      ss += d * d;
-    }
-  } else {
-    for (size_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
-  }
+  mon_job j = {x, y, 0.0f, 0.0f};
+  double ss;
+  ds_cpu_block_sums(sumsq_block, &j, n, 1, &ss);
   out[0] += ss;
 }
 
@@ -68,21 +94,45 @@ static int any_nonfinite(const float *x, size_t begin, size_t end) {
   return (bad & 0x8000000080000000ull) != 0;
 }
 
+typedef struct {
+  const float *x;
+  size_t n;
+  size_t first_bad[DS_POOL_PARTS_MAX]; /* per part: start of its first failing block, or n */
+} nonfinite_job;
+
+#define NONFINITE_BLOCK 4096
+
+static void nonfinite_part(void *p, int part, int parts) {
+  nonfinite_job *j = p;
+  size_t b, e;
+  ds_cpu_split(j->n, part, parts, NONFINITE_BLOCK, &b, &e);
+  j->first_bad[part] = j->n;
+  for (size_t b0 = b; b0 < e; b0 += NONFINITE_BLOCK) {
+    size_t b1 = e - b0 < NONFINITE_BLOCK ? e : b0 + NONFINITE_BLOCK;
+    if (any_nonfinite(j->x, b0, b1)) {
+      j->first_bad[part] = b0;
+      return;
+    }
+  }
+}
+
 /* rec[3] = {*step, first index, 1 NaN / 2 Inf} when rec[0] < 0 and x[n] holds a
  * non-finite value; else unchanged. This runs on every update, so blocks are
- * tested first and only a block that fails is searched. */
+ * tested first (each thread its own range) and only the first block that
+ * fails is searched. */
 void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, const int64_t *step) {
   if (rec[0] >= 0) return;
-  const size_t block = 4096;
-  for (size_t b0 = 0; b0 < n; b0 += block) {
-    size_t b1 = n - b0 < block ? n : b0 + block;
-    if (!any_nonfinite(x, b0, b1)) continue;
-    for (size_t i = b0; i < b1; i++)
-      if (!isfinite(x[i])) {
-        rec[0] = *step;
-        rec[1] = (int64_t)i;
-        rec[2] = isnan(x[i]) ? 1 : 2;
-        return;
-      }
-  }
+  nonfinite_job j = {.x = x, .n = n};
+  for (int q = 0; q < DS_POOL_PARTS_MAX; q++) j.first_bad[q] = n;
+  ds_cpu_parallel(nonfinite_part, &j, n / 4);
+  size_t b0 = n;
+  for (int q = 0; q < DS_POOL_PARTS_MAX && b0 == n; q++) b0 = j.first_bad[q]; /* parts run in index order */
+  size_t b1 = n - b0 < NONFINITE_BLOCK ? n : b0 + NONFINITE_BLOCK;
+  for (size_t i = b0; i < b1; i++)
+    if (!isfinite(x[i])) {
+      rec[0] = *step;
+      rec[1] = (int64_t)i;
+      rec[2] = isnan(x[i]) ? 1 : 2;
+      return;
+    }
 }

@@ -250,9 +250,11 @@ typedef struct ds_backend {
 
 /* The CPU reference backend (always present). */
 const ds_backend *ds_backend_cpu(void);
-/* The threads its GEMMs run on (OPENBLAS_NUM_THREADS; 1 for the built-in C
- * GEMM). CPU results are bit-identical for the same machine, build and
- * thread count: OpenBLAS splits its reductions by thread. */
+/* The threads every CPU op runs on, its GEMMs included (OPENBLAS_NUM_THREADS,
+ * else GOTO_NUM_THREADS or OMP_NUM_THREADS, else one per CPU; any build).
+ * CPU results are bit-identical for the same machine, build and thread count:
+ * OpenBLAS blocks each thread's share of a GEMM by its size. With the
+ * built-in C GEMM the thread count does not change the bits. */
 int ds_backend_cpu_threads(void);
 
 /* The CUDA backend, or NULL with the reason in `why` (built without CUDA,
