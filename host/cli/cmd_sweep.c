@@ -26,7 +26,7 @@ static const char *sweep_summary =
     "(--optimizer sgd,adam), a grid (--lr 1e-4:1:13log, --momentum 0.8:0.99:5) or, for\n"
     "--search random:N | quasirandom:N, a range (--lr 1e-4:1e-1:log, --momentum 0.8:0.99);\n"
     "switches take on,off; --hidden and --normalize separate their alternatives with '/'.\n"
-    "Each trial is `descent train ... --seed S --json`; one JSON line per finished trial\n"
+    "Each trial is `descent train ... --seed S --json --quiet`; one JSON line per finished trial\n"
     "goes to --out (format descent-sweep/1, README: Benchmarking optimizers). Rerunning the\n"
     "same command skips the trials already in the file. Ctrl-C stops the running trials and\n"
     "leaves the file valid. Every trial's flags are checked (descent train --dry-run) first.";
@@ -471,7 +471,7 @@ int ds_cmd_sweep(int argc, char **argv) {
     threads = cores > jobs ? (int)(cores / jobs) : 1;
   }
   ds_trial *trials;
-  long n = ds_sweep_trials(&spec, yes ? (long)1e9 : max_trials, &trials, err, sizeof err);
+  long n = ds_sweep_trials(&spec, yes || dry_run ? (long)1e9 : max_trials, &trials, err, sizeof err);
   if (n < 0) ds_fatal(DS_EXIT_USAGE, "sweep: %s", err);
 
   char self[DS_PATH_MAX];

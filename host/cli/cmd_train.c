@@ -248,7 +248,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
     {"--eval-every", DS_FLAG_CUSTOM, &every, "N|Kepochs", "evaluate (a log point) every N updates or every K epochs; its time is left out of the training clock", .parse = parse_eval_every, .format = format_eval_every, .default_text = "1epoch", .group = "Time to target"},
     {"--target-accuracy", DS_FLAG_DOUBLE, &cfg.target_accuracy, "A", "stop at the first evaluation whose accuracy (validation with --val-fraction, else test) reaches A; the JSON gives time_to_target and steps_to_target", "(0,1]", .default_text = "off"},
     {"--max-seconds", DS_FLAG_DOUBLE, &cfg.max_seconds, "S", "stop when the training clock (evaluation excluded) reaches S seconds", "(0,inf)", .default_text = "off"},
-    {"--dry-run", DS_FLAG_BOOL, &dry_run, NULL, "check every flag, output and input file (that it opens; it is not read), print the effective configuration as JSON and exit", .group = "Run"},
+    {"--dry-run", DS_FLAG_BOOL, &dry_run, NULL, "check every flag, output and input file (that it opens; it is not read), print the effective configuration as JSON and exit"},
     {NULL},
   };
   memcpy(flags + n, loop, sizeof loop);
@@ -340,6 +340,18 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   if (json) {
     print_json(NULL, DS_EXIT_OK);
   } else if (!r.interrupted && ds_dist_writes()) {
+    if (strcmp(r.stopped, "target") == 0 && !cfg.quiet) {
+      char v[32];
+      fprintf(stderr, "descent: stopped at the target: %s %s >= %s at update %ld, after %.2f s of training "
+              "(evaluation excluded)\n", t.n_val > 0 ? "val_accuracy" : "test_accuracy",
+              ds_format_number(v, sizeof v, t.n_val > 0 ? r.val_accuracy : r.test_accuracy), "--target-accuracy",
+              r.steps_to_target, r.time_to_target);
+    } else if (strcmp(r.stopped, "max_seconds") == 0 && !cfg.quiet) {
+      fprintf(stderr, "descent: stopped at --max-seconds: %.2f s of training (evaluation excluded) after update %ld\n",
+              r.train_seconds, r.steps);
+    } else if (cfg.target_accuracy > 0.0 && !cfg.quiet) {
+      fprintf(stderr, "descent: the target (--target-accuracy %g) was not reached\n", cfg.target_accuracy);
+    }
     char state[128] = "";
     if (r.eval_step != r.steps)
       snprintf(state, sizeof state, "; the figures are of the state after update %ld (%s)", r.eval_step, eval_ep);

@@ -128,6 +128,7 @@ int ds_rep_deepobs_write(const char *dir, const ds_rep_set *set, const rep_model
   char path[DS_PATH_MAX], tp[300];
   if (snprintf(path, sizeof path, "%s/deepobs", dir) >= (int)sizeof path || mkdir_one(path, err, errlen) != 0)
     return DS_EXIT_RUNTIME;
+  int no_epoch_end = 0;
   for (int i = 0; i < set->n; i++) {
     const ds_rep_trial *t = &set->t[i];
     if (t->failed || t->diverged) continue;
@@ -145,6 +146,7 @@ int ds_rep_deepobs_write(const char *dir, const ds_rep_set *set, const rep_model
     clean(opt, sizeof opt, t->optimizer, strlen(t->optimizer));
     int n = 0;
     for (int e = 0; e <= emax; e++) n += ep[e] != NULL;
+    no_epoch_end += n == 0;
     size_t k = (size_t)snprintf(setting, sizeof setting, "num_epochs__%d__batch_size__", ep[0] ? n - 1 : n);
     if (t->batch_size > 0) k += (size_t)snprintf(setting + k, sizeof setting - k, "%ld", t->batch_size);
     else k += (size_t)snprintf(setting + k, sizeof setting - k, "None");
@@ -185,5 +187,9 @@ int ds_rep_deepobs_write(const char *dir, const ds_rep_set *set, const rep_model
     if (rc != 0) return DS_EXIT_RUNTIME;
     (*nfiles)++;
   }
+  if (no_epoch_end > 0)
+    ds_note("report: --format deepobs: %d trial%s had no evaluation at an epoch end, so %s per-epoch lists are "
+            "empty (sweep with --eval-every Kepochs, or N updates that divide an epoch, for DeepOBS files)",
+            no_epoch_end, no_epoch_end == 1 ? "" : "s", no_epoch_end == 1 ? "its" : "their");
   return 0;
 }

@@ -18,17 +18,14 @@ static char *dup_n(const char *s, size_t n) {
 }
 
 /* A value as train reads it: an integer range gives integers ("128"), a
- * real one the shortest decimal that reads back as the same double. */
+ * real one 6 significant digits. */
 static char *fmt_number(double v, int integer) {
   char buf[64];
   if (integer) {
     snprintf(buf, sizeof buf, "%.0f", nearbyint(v));
     return dup_n(buf, strlen(buf));
   }
-  for (int digits = 6; digits <= 17; digits++) {
-    snprintf(buf, sizeof buf, "%.*g", digits, v);
-    if (strtod(buf, NULL) == v) break;
-  }
+  snprintf(buf, sizeof buf, "%.6g", v); /* 0.00215443: what a person reads and types (the ends are as given) */
   return dup_n(buf, strlen(buf));
 }
 
@@ -95,9 +92,9 @@ static int parse_range(ds_sweep_axis *a, const char *spec, char *err, size_t err
   for (long i = 0; i < n; i++) {
     double f = n == 1 ? 0.0 : (double)i / (double)(n - 1);
     double v = log_scale ? exp(log(lo) + f * (log(hi) - log(lo))) : lo + f * (hi - lo);
-    if (i == n - 1 && n > 1) v = hi; /* the end exactly */
-    if (i == 0) v = lo;
-    a->values[i] = fmt_number(v, a->integer);
+    a->values[i] = i == 0 ? dup_n(lo_s, strlen(lo_s)) /* the ends exactly as given */
+                   : i == n - 1 ? dup_n(hi_s, strlen(hi_s))
+                                : fmt_number(v, a->integer);
   }
   return 1;
 }
