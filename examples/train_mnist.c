@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
   ds_train_run(&t, &r);
   printf("test accuracy %.4f (test loss %.4f) after %ld updates on %s (%d training, %d test images)\n",
          r.test_accuracy, r.test_loss, r.steps, be->name, t.n_train, t.n_test);
+  ds_train_result_free(&r); /* the learning curve */
   ds_trainer_free(&t);
   ds_dataset_free(&train);
   ds_dataset_free(&test);

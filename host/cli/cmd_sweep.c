@@ -214,7 +214,12 @@ static int check_trial(const char *self, char *const *args, int n_args, text *er
     if (!argv) _exit(DS_EXIT_RUNTIME);
     for (int i = 0; i < n_args; i++) argv[i] = args[i];
     argv[n_args] = (char *)"--dry-run";
-    exit(ds_cmd_train(n_args + 1, argv));
+    int rc = ds_cmd_train(n_args + 1, argv);
+    free(argv);
+    /* _exit: the copy of the sweep's memory this child inherited is not its to free (leak checkers) */
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
   }
   close(e[1]);
   memset(err, 0, sizeof *err);

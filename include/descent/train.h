@@ -256,6 +256,8 @@ void ds_train_result_free(ds_train_result *r);
  * on the validation loss; checkpoints; SIGINT stops after the current update
  * (res->interrupted, after the --save checkpoint is written). */
 void ds_train_run(ds_trainer *t, ds_train_result *res);
+/* The result owns its learning curve (res->curve, heap): free it with
+ * ds_train_result_free(res) once done with the result. */
 
 #ifdef __cplusplus
 }
