@@ -52,25 +52,10 @@ static void on_signal(int sig) {
 /* ---- child processes -------------------------------------------------------- */
 
 typedef struct {
-  char *s;
-  size_t n, cap;
-} text;
-
-static void text_add(text *t, const char *s, size_t n) {
-  if (t->n + n + 1 > t->cap) {
-    t->cap = (t->n + n + 1) * 2;
-    t->s = ds_xrealloc(t->s, t->cap, "a trial's output");
-  }
-  memcpy(t->s + t->n, s, n);
-  t->n += n;
-  t->s[t->n] = '\0';
-}
-
-typedef struct {
   pid_t pid;
   long trial;
   int out_fd, err_fd;
-  text out, err;
+  ds_strbuf out, err;
   double t0;
 } job;
 
@@ -151,12 +136,12 @@ static int job_read(job *j, int fd_ready_out, int fd_ready_err) {
   char b[65536];
   if (fd_ready_out && j->out_fd >= 0) {
     ssize_t n = read(j->out_fd, b, sizeof b);
-    if (n > 0) text_add(&j->out, b, (size_t)n);
+    if (n > 0) ds_strbuf_add(&j->out, b, (size_t)n);
     else if (n == 0 || errno != EINTR) close(j->out_fd), j->out_fd = -1;
   }
   if (fd_ready_err && j->err_fd >= 0) {
     ssize_t n = read(j->err_fd, b, sizeof b);
-    if (n > 0) text_add(&j->err, b, (size_t)n);
+    if (n > 0) ds_strbuf_add(&j->err, b, (size_t)n);
     else if (n == 0 || errno != EINTR) close(j->err_fd), j->err_fd = -1;
   }
   return j->out_fd < 0 && j->err_fd < 0;
@@ -171,9 +156,9 @@ static int job_wait(job *j) {
 }
 
 /* The last non-empty line of s (in place), without "descent: ". */
-static const char *last_line(text *t) {
+static const char *last_line(ds_strbuf *t) {
   if (!t->s) return "";
-  size_t n = t->n;
+  size_t n = t->len;
   while (n > 0 && (t->s[n - 1] == '\n' || t->s[n - 1] == '\r')) n--;
   t->s[n] = '\0';
   char *p = strrchr(t->s, '\n');
@@ -184,7 +169,7 @@ static const char *last_line(text *t) {
 /* `descent train args... --dry-run` in a forked copy of this process (no
  * exec: a check costs a fork, not a program start): its exit status, and
  * its stderr in *err. */
-static int check_trial(const char *self, char *const *args, int n_args, text *err) {
+static int check_trial(const char *self, char *const *args, int n_args, ds_strbuf *err) {
   if (ds_dist_size() > 1) { /* this process is a rank of a job: the check runs as a program of its own */
     job j;
     job_start(&j, self, args, n_args, 1, 1);
@@ -226,7 +211,7 @@ static int check_trial(const char *self, char *const *args, int n_args, text *er
   char b[4096];
   for (;;) {
     ssize_t r = read(e[0], b, sizeof b);
-    if (r > 0) text_add(err, b, (size_t)r);
+    if (r > 0) ds_strbuf_add(err, b, (size_t)r);
     else if (r == 0 || errno != EINTR) break;
   }
   close(e[0]);
@@ -494,7 +479,7 @@ int ds_cmd_sweep(int argc, char **argv) {
     if (code != 0) ds_fatal(code, "sweep: %s", err);
   }
   for (long i = 0; i < n; i++) {
-    text e;
+    ds_strbuf e;
     if (i % ds_dist_size() != ds_dist_rank()) continue; /* under mpirun each rank checks its share */
     int rc = check_trial(self, trials[i].args, trials[i].n_args, &e);
     if (rc != 0) {
@@ -596,7 +581,7 @@ int ds_cmd_sweep(int argc, char **argv) {
       const char *json = NULL;
       size_t json_len = 0;
       if (j->out.s) { /* the JSON is the last line of stdout */
-        size_t e = j->out.n;
+        size_t e = j->out.len;
         while (e > 0 && j->out.s[e - 1] == '\n') e--;
         size_t b = e;
         while (b > 0 && j->out.s[b - 1] != '\n') b--;

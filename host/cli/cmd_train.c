@@ -43,11 +43,9 @@ static const char *train_summary =
     "Linear -> [BatchNorm1d] -> activation -> [Dropout]; the loss is softmax cross-entropy.\n"
     "Progress and one line per log point go to stderr; --json prints one JSON object on stdout.";
 
-/* --eval-every N | Kepochs */
-typedef struct { long updates, epochs; } eval_every;
-
+/* --eval-every N | Kepochs: cfg.log_every (updates) or cfg.log_every_epochs */
 static int parse_eval_every(const char *value, void *ptr, char *err, size_t errlen) {
-  eval_every *e = ptr;
+  ds_train_config *c = ptr;
   char num[32];
   size_t n = strspn(value, "0123456789");
   const char *unit = value + n;
@@ -57,11 +55,11 @@ static int parse_eval_every(const char *value, void *ptr, char *err, size_t errl
   num[n] = '\0';
   if (ds_parse_long(num, &v) != 0 || v < 1 || v > 1000000000L) goto bad;
   if (*unit == '\0') {
-    e->updates = v, e->epochs = 0;
+    c->log_every = v, c->log_every_epochs = 0;
     return 0;
   }
   if (strcmp(unit, "epoch") == 0 || strcmp(unit, "epochs") == 0) {
-    e->updates = 0, e->epochs = v;
+    c->log_every = 0, c->log_every_epochs = v;
     return 0;
   }
 bad:
@@ -70,9 +68,9 @@ bad:
 }
 
 static void format_eval_every(const void *ptr, char *buf, size_t len) {
-  const eval_every *e = ptr;
-  if (e->updates > 0) snprintf(buf, len, "%ld", e->updates);
-  else snprintf(buf, len, "%ldepoch%s", e->epochs > 0 ? e->epochs : 1, e->epochs > 1 ? "s" : "");
+  const ds_train_config *c = ptr;
+  if (c->log_every > 0) snprintf(buf, len, "%ld", c->log_every);
+  else snprintf(buf, len, "%ldepoch%s", c->log_every_epochs > 0 ? c->log_every_epochs : 1, c->log_every_epochs > 1 ? "s" : "");
 }
 
 /* The data's name for the JSON's "problem": --dataset, the --data folder, or the training images' file. */
@@ -208,7 +206,6 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   const char *optimizer = "sgd";
   int device = 0, json = 0, dry_run = 0;
   const char *resume = NULL, *init_from = NULL;
-  eval_every every = {0, 0};
 
   ds_flag flags[96];
   int n = ds_cli_data_flags(flags, &src);
@@ -245,7 +242,7 @@ int ds_cmd_train(int argc_given, char **argv_given) {
     {"--val-fraction", DS_FLAG_FLOAT, &cfg.val_fraction, "F", "hold out F of the training set (seeded shuffle) for validation: val_loss, val_accuracy", "[0,1)"},
     {"--early-stop", DS_FLAG_INT, &cfg.early_stop, "P", "stop when val_loss has not improved for P log points; keep (and --save) the best state (needs --val-fraction)", "[0,inf)"},
     {"--on-nonfinite", DS_FLAG_CHOICE, &cfg.on_nonfinite, NULL, "a NaN/Inf loss or gradient: stop (exit 1 naming the update and layer) or skip the update", .choices = ds_cli_nonfinite_modes},
-    {"--eval-every", DS_FLAG_CUSTOM, &every, "N|Kepochs", "evaluate (a log point) every N updates or every K epochs; its time is left out of the training clock", .parse = parse_eval_every, .format = format_eval_every, .default_text = "1epoch", .group = "Time to target"},
+    {"--eval-every", DS_FLAG_CUSTOM, &cfg, "N|Kepochs", "evaluate (a log point) every N updates or every K epochs; its time is left out of the training clock", .parse = parse_eval_every, .format = format_eval_every, .default_text = "1epoch", .group = "Time to target"},
     {"--target-accuracy", DS_FLAG_DOUBLE, &cfg.target_accuracy, "A", "stop at the first evaluation whose accuracy (validation with --val-fraction, else test) reaches A; the JSON gives time_to_target and steps_to_target", "(0,1]", .default_text = "off"},
     {"--max-seconds", DS_FLAG_DOUBLE, &cfg.max_seconds, "S", "stop when the training clock (evaluation excluded) reaches S seconds", "(0,inf)", .default_text = "off"},
     {"--dry-run", DS_FLAG_BOOL, &dry_run, NULL, "check every flag, output and input file (that it opens; it is not read), print the effective configuration as JSON and exit"},
@@ -255,8 +252,6 @@ int ds_cmd_train(int argc_given, char **argv_given) {
   ds_flags_parse("train", flags, argc, argv, NULL, 0, "[flags]", train_summary);
   if (ds_flag_given(flags, "--eval-every") && ds_flag_given(flags, "--log-every"))
     ds_fatal(DS_EXIT_USAGE, "train: --eval-every and --log-every set the same thing (a log point is an evaluation); give one");
-  if (ds_flag_given(flags, "--eval-every")) cfg.log_every = every.updates, cfg.log_every_epochs = every.epochs;
-  else every.updates = cfg.log_every;
   /* the effective seeds, so that the JSON says them */
   if (!ds_flag_given(flags, "--init-seed")) cfg.init_seed = cfg.seed;
   if (!ds_flag_given(flags, "--data-seed")) cfg.data_seed = cfg.seed;

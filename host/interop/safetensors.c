@@ -27,66 +27,31 @@ static const char *dtype_name(ds_dtype d) { return d == DS_DTYPE_I64 ? "I64" : "
 
 /* ---- writer ------------------------------------------------------------------ */
 
-typedef struct {
-  char *s;
-  size_t len, cap;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_add(strbuf *b, const char *fmt, ...) {
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-    va_end(ap);
-    if (k < 0) ds_fatal(DS_EXIT_RUNTIME, "formatting a safetensors header failed");
-    if (b->s && b->len + (size_t)k < b->cap) {
-      b->len += (size_t)k;
-      return;
-    }
-    size_t cap = (b->cap + (size_t)k + 1) * 2;
-    char *ns = realloc(b->s, cap);
-    if (!ns) ds_fatal(DS_EXIT_RUNTIME, "out of host memory writing a safetensors header");
-    b->s = ns, b->cap = cap;
-  }
-}
-
-static void sb_json_string(strbuf *b, const char *s) {
-  size_t n = strlen(s) * 6 + 16; /* ds_json_string keeps 8 bytes spare */
-  char *q = ds_xmalloc(n, "a JSON string");
-  sb_add(b, "%s", ds_json_string(q, n, s));
-  free(q);
-}
-
 int ds_safetensors_write(const char *path, const ds_tensor *t, int n, const ds_meta *meta, int n_meta, char *err,
                          size_t errlen) {
-  strbuf h = {0};
-  sb_add(&h, "{");
+  ds_strbuf h = {0};
+  ds_strbuf_printf(&h, "{");
   if (n_meta > 0) {
-    sb_add(&h, "\"__metadata__\":{");
+    ds_strbuf_printf(&h, "\"__metadata__\":{");
     for (int i = 0; i < n_meta; i++) {
-      if (i) sb_add(&h, ",");
-      sb_json_string(&h, meta[i].key);
-      sb_add(&h, ":");
-      sb_json_string(&h, meta[i].value);
+      if (i) ds_strbuf_printf(&h, ",");
+      ds_strbuf_json_string(&h, meta[i].key);
+      ds_strbuf_printf(&h, ":");
+      ds_strbuf_json_string(&h, meta[i].value);
     }
-    sb_add(&h, "}");
+    ds_strbuf_printf(&h, "}");
   }
   size_t off = 0;
   for (int i = 0; i < n; i++) {
-    if (n_meta > 0 || i) sb_add(&h, ",");
-    sb_json_string(&h, t[i].name);
-    sb_add(&h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_name(t[i].dtype));
-    for (int d = 0; d < t[i].ndim; d++) sb_add(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
-    sb_add(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + t[i].bytes);
+    if (n_meta > 0 || i) ds_strbuf_printf(&h, ",");
+    ds_strbuf_json_string(&h, t[i].name);
+    ds_strbuf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_name(t[i].dtype));
+    for (int d = 0; d < t[i].ndim; d++) ds_strbuf_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+    ds_strbuf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + t[i].bytes);
     off += t[i].bytes;
   }
-  sb_add(&h, "}");
-  while (h.len % 8) sb_add(&h, " ");
+  ds_strbuf_printf(&h, "}");
+  while (h.len % 8) ds_strbuf_printf(&h, " ");
   uint8_t len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
   ds_atomic_file a;

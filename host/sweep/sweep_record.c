@@ -79,37 +79,18 @@ int ds_json_member(const char *obj, size_t len, const char *key, const char **va
   return -1;
 }
 
-/* A growing string. */
-typedef struct { char *s; size_t n, cap; } buf;
-
-static void put(buf *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    b->cap = (b->n + n + 1) * 2;
-    b->s = ds_xrealloc(b->s, b->cap, "a sweep record");
-  }
-  memcpy(b->s + b->n, s, n);
-  b->n += n;
-  b->s[b->n] = '\0';
-}
-static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void put_json_string(buf *b, const char *s) {
-  size_t n = strlen(s) * 6 + 16; /* ds_json_string's worst case, and its headroom */
-  char *tmp = ds_xmalloc(n, "a sweep record");
-  puts_(b, ds_json_string(tmp, n, s));
-  free(tmp);
-}
+static void puts_(ds_strbuf *b, const char *s) { ds_strbuf_add(b, s, strlen(s)); }
 
 /* The member's text, or `fallback` when absent. */
-static void put_member(buf *b, const char *json, size_t len, const char *key, const char *fallback) {
+static void put_member(ds_strbuf *b, const char *json, size_t len, const char *key, const char *fallback) {
   const char *v;
   size_t vl;
-  if (json && ds_json_member(json, len, key, &v, &vl) == 0) put(b, v, vl);
+  if (json && ds_json_member(json, len, key, &v, &vl) == 0) ds_strbuf_add(b, v, vl);
   else puts_(b, fallback);
 }
 
 /* A number as a JSON number when it reads as one ("0.001"), else a string. */
-static void put_value(buf *b, const char *v) {
+static void put_value(ds_strbuf *b, const char *v) {
   double d;
   if (ds_parse_double(v, &d) == 0) {
     char tmp[64];
@@ -117,12 +98,12 @@ static void put_value(buf *b, const char *v) {
   } else if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
     puts_(b, strcmp(v, "on") == 0 ? "true" : "false");
   } else {
-    put_json_string(b, v);
+    ds_strbuf_json_string(b, v);
   }
 }
 
 /* "final": the child's members other than the curve and the configuration. */
-static void put_final(buf *b, const char *json, size_t len) {
+static void put_final(ds_strbuf *b, const char *json, size_t len) {
   static const char *const left_out[] = {"problem", "config", "target", "curve", "error", "exit_code", NULL};
   const char *end = json + len, *p = skip_ws(json, end);
   puts_(b, "{");
@@ -140,9 +121,9 @@ static void put_final(buf *b, const char *json, size_t len) {
     have_val |= (size_t)(ke - k - 2) == 12 && memcmp(k + 1, "val_accuracy", 12) == 0;
     if (!skip) {
       if (!first) puts_(b, ",");
-      put(b, k, (size_t)(ke - k));
+      ds_strbuf_add(b, k, (size_t)(ke - k));
       puts_(b, ":");
-      put(b, v, (size_t)(ve - v));
+      ds_strbuf_add(b, v, (size_t)(ve - v));
       first = 0;
     }
     p = skip_ws(ve, end);
@@ -165,7 +146,7 @@ char *ds_sweep_record(const ds_trial *t, const char *json, size_t len, int exit_
   }
   /* a diverged run finished (its result is divergence); any other failure did not */
   int ok = json && (exit_code == 0 || strcmp(stopped, "\"diverged\"") == 0);
-  buf b = {0};
+  ds_strbuf b = {0};
   char num[64];
   puts_(&b, "{\"format\":\"descent-sweep/1\",\"trial\":\"");
   puts_(&b, t->id);
@@ -177,14 +158,14 @@ char *ds_sweep_record(const ds_trial *t, const char *json, size_t len, int exit_
   puts_(&b, num);
   for (int i = 0; i < t->n_hyper; i++) {
     if (i) puts_(&b, ",");
-    put_json_string(&b, t->hyper_names[i]);
+    ds_strbuf_json_string(&b, t->hyper_names[i]);
     puts_(&b, ":");
     put_value(&b, t->hyper_values[i]);
   }
   puts_(&b, "},\"args\":[");
   for (int i = 0; i < t->n_args; i++) {
     if (i) puts_(&b, ",");
-    put_json_string(&b, t->args[i]);
+    ds_strbuf_json_string(&b, t->args[i]);
   }
   puts_(&b, "],\"config\":");
   put_member(&b, json, len, "config", "null");
@@ -197,7 +178,7 @@ char *ds_sweep_record(const ds_trial *t, const char *json, size_t len, int exit_
   else puts_(&b, "null");
   snprintf(num, sizeof num, ",\"status\":\"%s\",\"exit_code\":%d,\"error\":", ok ? "ok" : "failed", exit_code);
   puts_(&b, num);
-  if (error && *error) put_json_string(&b, error);
+  if (error && *error) ds_strbuf_json_string(&b, error);
   else puts_(&b, "null");
   puts_(&b, "}\n");
   return b.s;

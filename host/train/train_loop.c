@@ -381,9 +381,9 @@ void ds_train_run(ds_trainer *t, ds_train_result *res) {
       t->capture = c->log_every > 0 ? (next % c->log_every == 0 || last)
                                     : (epoch_end && (t->epoch + 1) % every_epochs == 0) || last;
       if (out_of_time) t->capture = 1;
-      double u0 = ds_now_seconds();
+      double u0 = c->max_seconds > 0.0 ? ds_now_seconds() : 0.0;
       samples += ds_trainer_update(t, k);
-      r.last_update_seconds = ds_now_seconds() - u0;
+      if (c->max_seconds > 0.0) r.last_update_seconds = ds_now_seconds() - u0;
       left -= k;
       done++;
       double progress = (double)t->epoch + (double)(r.bpe - left) / (double)r.bpe;

@@ -105,6 +105,21 @@ const char *ds_json_float(char *buf, size_t len, float v);
 /* Does `path` end in `suffix` (given in lower case), ignoring ASCII case? */
 int ds_path_has_suffix(const char *path, const char *suffix);
 
+/* ---- a growing heap string (common/strbuf.c) ---------------------------------
+ * Start from {0}; s is NUL-terminated once anything was added; free(s) at the
+ * end. Running out of memory exits 1. */
+typedef struct {
+  char *s;
+  size_t len, cap;
+} ds_strbuf;
+void ds_strbuf_add(ds_strbuf *b, const char *s, size_t n);
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void ds_strbuf_printf(ds_strbuf *b, const char *fmt, ...);
+/* s as one JSON string value (quoted, escaped: ds_json_string) */
+void ds_strbuf_json_string(ds_strbuf *b, const char *s);
+
 /* ---- output files (common/outfile.c) ------------------------------------- */
 #define DS_PATH_MAX 4096
 
