@@ -61,7 +61,7 @@ def main():
         print("| backend | params | descent adam us/step | " + " | ".join(f"{i} us/step | ratio" for i in impls) + " |")
         print("|---|---:|---:|" + "---:|---:|" * len(impls))
         for r in ours:
-            if r["optimizer"] != "adam":
+            if r["optimizer"] != "adam" or not any(t["params"] == r["params"] for t in theirs):
                 continue
             row = [r["backend"], str(r["params"]), f'{r["us_per_step"]:.1f}']
             for i in impls:

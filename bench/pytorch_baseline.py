@@ -119,6 +119,10 @@ def bench_train(a, dev, images, labels):
 
 
 def bench_optim(a, dev):
+    # bench_optim flushes the last-level cache between timed steps (a training
+    # step runs forward and backward between two optimizer steps); so does
+    # this, unless --no-flush (then both time back-to-back steps)
+    flush = None if a.no_flush else torch.zeros(256 << 20, dtype=torch.uint8, device=dev)
     for n in a.params:
         for impl in ["fused", "foreach", "forloop"]:
             if impl == "fused" and dev.type == "cpu" and not hasattr(torch, "_fused_adam_"):
@@ -130,6 +134,8 @@ def bench_optim(a, dev):
                 opt.step()
             times = []
             for _ in range(a.repeats):
+                if flush is not None:
+                    flush.add_(1)  # as bench_optim: every line of 256 MiB read and written
                 sync(dev)
                 t0 = time.perf_counter()
                 opt.step()
@@ -137,7 +143,7 @@ def bench_optim(a, dev):
                 times.append(time.perf_counter() - t0)
             t = statistics.median(times)
             rec = {"impl": f"pytorch-{impl}", "backend": dev.type, "device": device_name(dev), "optimizer": "adam",
-                   "params": n, "tensors": 1, "us_per_step": round(t * 1e6, 2),
+                   "params": n, "tensors": 1, "flush": flush is not None, "us_per_step": round(t * 1e6, 2),
                    "gbytes_per_s": round(28 * n / t * 1e-9, 3)}
             print(json.dumps(rec), flush=True)
 
@@ -157,6 +163,8 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--no-flush", action="store_true",
+                    help="optim: time back-to-back steps (default: flush the cache before each, as bench_optim)")
     ap.add_argument("--params", type=lambda s: [int(float(v)) for v in s.split(",")], default=[4_000_000])
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = PyTorch's default)")

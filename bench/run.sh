@@ -48,6 +48,8 @@ cmds=()
 run() { cmds+=("$*"); echo "+ $*" >&2; "$@"; }
 for be in "${backends[@]}"; do
   run "$build/bench/bench_optim" --backend "$be" --params "$sizes" --json >>"$out/optim.jsonl"
+  # Adam back to back (no flush), for the PyTorch side-by-side in both conditions
+  run "$build/bench/bench_optim" --backend "$be" --optimizer adam --params 4e6,mlp --no-flush --json >>"$out/optim_noflush.jsonl"
   run "$build/bench/bench_train" --backend "$be" --batch-size "$batches" --steps "$steps" --json >>"$out/train.jsonl"
   # the goals hold with and without BatchNorm/dropout and for every optimizer:
   # the plain model, and two more optimizers (their own update loops)
@@ -65,6 +67,7 @@ if python3 -c 'import torch' 2>/dev/null; then
   have_torch=1
   for be in "${backends[@]}"; do
     run python3 "$here/pytorch_baseline.py" optim --device "$be" --params 4e6,1863690 --threads "$threads" >>"$out/torch_optim.jsonl"
+    run python3 "$here/pytorch_baseline.py" optim --device "$be" --params 4e6,1863690 --threads "$threads" --no-flush >>"$out/torch_optim_noflush.jsonl"
     run python3 "$here/pytorch_baseline.py" train --device "$be" --batch-size "$batches" --steps "$steps" --threads "$threads" >>"$out/torch_train.jsonl"
   done
 fi
@@ -123,9 +126,14 @@ fi
     echo
     echo "## Against PyTorch (same machine, same run)"
     echo
-    echo "Adam step, descent vs PyTorch (ratio = PyTorch time / descent time):"
+    echo "Adam step, descent vs PyTorch (ratio = PyTorch time / descent time), the cache flushed before each"
+    echo "step on both sides (as in a training loop, where forward and backward run between two steps):"
     echo
     python3 "$here/compare.py" optim "$out/optim.jsonl" "$out/torch_optim.jsonl"
+    echo
+    echo "The same, back-to-back steps on both sides (--no-flush: what stays in the last-level cache is reused):"
+    echo
+    python3 "$here/compare.py" optim "$out/optim_noflush.jsonl" "$out/torch_optim_noflush.jsonl"
     echo
     echo "Training step, 784-1024-1024-10, BatchNorm, dropout 0.2, Adam (ratio = descent / PyTorch samples/s):"
     echo

@@ -110,5 +110,10 @@ ds_optim_scalars ds_optim_scalars_at(const ds_optim_config *c, long t, long epoc
   s.lr = (float)lr;
   s.bias_correction1 = (float)(1.0 - pow(c->beta1, (double)s.t));
   s.bias_correction2 = (float)(1.0 - pow(c->beta2, (double)s.t));
+  /* from the float values above, so the update equals, to rounding, the one
+     written with them: lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
+  s.adam_step_size = (float)((double)s.lr / (double)s.bias_correction1);
+  s.adam_inv_sqrt_bc2 = (float)(1.0 / sqrt((double)s.bias_correction2));
+  s.adam_inv_bc2 = (float)(1.0 / (double)s.bias_correction2);
   return s;
 }

@@ -113,9 +113,12 @@ DS_HD void ds_optim_element(size_t i, const ds_optim_config *c, const ds_optim_s
         v1 = vmax[i] > v1 ? vmax[i] : v1;
         vmax[i] = v1;
       }
-      float denom = c->eps_in_sqrt ? sqrtf(v1 / s->bias_correction2 + c->eps)
-                                   : sqrtf(v1) / sqrtf(s->bias_correction2) + c->eps;
-      w -= (lr / s->bias_correction1) * m1 / denom;
+      /* torch: denom = sqrt(v)/sqrt(bc2) + eps; w -= (lr/bc1) * m/denom. The
+         constants come from the host (ds_optim_scalars_at): one division per
+         element instead of two, the divider being what bounds this loop */
+      float denom = c->eps_in_sqrt ? sqrtf(v1 * s->adam_inv_bc2 + c->eps)
+                                   : sqrtf(v1) * s->adam_inv_sqrt_bc2 + c->eps;
+      w -= s->adam_step_size * m1 / denom;
       break;
     }
   }

@@ -197,6 +197,12 @@ static void test_scalars(void) {
     double t1 = (double)(ts[i] + 1);
     CHECK_CLOSE(s.bias_correction1, 1.0 - pow((double)0.9f, t1), 0.0, FTOL, "adam bc1 at t=%ld", ts[i]);
     CHECK_CLOSE(s.bias_correction2, 1.0 - pow((double)0.999f, t1), 0.0, FTOL, "adam bc2 at t=%ld", ts[i]);
+    /* the per-update constants of the one-division update (torch's fused
+       Adam: step_size = lr/bc1, bias_correction2_sqrt = sqrt(bc2)) */
+    double bc1 = 1.0 - pow((double)0.9f, t1), bc2 = 1.0 - pow((double)0.999f, t1);
+    CHECK_CLOSE(s.adam_step_size, (double)1e-3f / bc1, 0.0, FTOL, "adam step size lr/bc1 at t=%ld", ts[i]);
+    CHECK_CLOSE(s.adam_inv_sqrt_bc2, 1.0 / sqrt(bc2), 0.0, FTOL, "adam 1/sqrt(bc2) at t=%ld", ts[i]);
+    CHECK_CLOSE(s.adam_inv_bc2, 1.0 / bc2, 0.0, FTOL, "adam 1/bc2 at t=%ld", ts[i]);
   }
   s = ds_optim_scalars_at(&m, 0, 0, 0);
   CHECK_CLOSE(s.bias_correction1, 0.1, 0.0, 1e-6, "adam bc1 of the first update = 1 - 0.9");

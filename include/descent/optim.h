@@ -78,6 +78,13 @@ typedef struct {
   float lr;                 /* after schedule (and adagrad's lr_decay) */
   float bias_correction1;   /* 1 - beta1^t (adam) */
   float bias_correction2;   /* 1 - beta2^t (adam) */
+  /* Adam's per-update constants, rounded once from double on the host so
+   * that the per-element update needs one division (torch's fused Adam
+   * computes the same two: step_size = lr / bias_correction1 and
+   * bias_correction2_sqrt = sqrt(bias_correction2)): */
+  float adam_step_size;     /* lr / (1 - beta1^t) */
+  float adam_inv_sqrt_bc2;  /* 1 / sqrt(1 - beta2^t) */
+  float adam_inv_bc2;       /* 1 / (1 - beta2^t), for eps_in_sqrt */
   uint64_t t;               /* 1-based number of this update */
 } ds_optim_scalars;
 
