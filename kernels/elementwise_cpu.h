@@ -80,4 +80,34 @@ void ds_philox_words_cpu(uint32_t *words, uint64_t seed, uint32_t stream, uint64
  * the CPU ops (their stack buffers hold 4x this many words). */
 #define DS_PHILOX_CHUNK 64
 
+/* Whether x[begin, end) holds a NaN or Inf: a float is non-finite exactly
+ * when its exponent bits are all 1, and then exponent + 1 carries into the
+ * sign bit. Two floats per 64-bit word (the low half cannot carry into the
+ * high one: its sum stays <= 0x80000000) and four independent ORs keep the
+ * common, all-finite case at memory speed without relying on vectorisation. */
+static inline int ds_any_nonfinite(const float *x, size_t begin, size_t end) {
+  const uint64_t mask = 0x7f8000007f800000ull, one = 0x0080000000800000ull;
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    uint64_t w[4];
+    memcpy(w, x + i, sizeof w);
+    a |= (w[0] & mask) + one;
+    b |= (w[1] & mask) + one;
+    c |= (w[2] & mask) + one;
+    d |= (w[3] & mask) + one;
+  }
+  uint64_t bad = a | b | c | d;
+  for (; i < end; i++) {
+    uint32_t u;
+    memcpy(&u, x + i, sizeof u);
+    bad |= (uint64_t)((u & 0x7f800000u) + 0x00800000u);
+  }
+  return (bad & 0x8000000080000000ull) != 0;
+}
+
+/* The blocks the non-finite scans test at a time (monitor_nonfinite_cpu and
+ * the optimizer step's fused check): a block that fails is then searched. */
+#define DS_NONFINITE_BLOCK 4096
+
 #endif

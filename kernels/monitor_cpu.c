@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "elementwise_cpu.h"
 #include "kernels_cpu.h"
 #include "parallel_cpu.h"
 
@@ -68,31 +69,6 @@ void monitor_sumsq_cpu(double *out, const float *x, const float *y, size_t n) {
   out[0] += ss;
 }
 
-/* Whether x[begin, end) holds a NaN or Inf: a float is non-finite exactly
- * when its exponent bits are all 1, and then exponent + 1 carries into the
- * sign bit. Two floats per 64-bit word (the low half cannot carry into the
- * high one: its sum stays <= 0x80000000) and four independent ORs keep the
- * common, all-finite case at memory speed without relying on vectorisation. */
-static int any_nonfinite(const float *x, size_t begin, size_t end) {
-  const uint64_t mask = 0x7f8000007f800000ull, one = 0x0080000000800000ull;
-  uint64_t a = 0, b = 0, c = 0, d = 0;
-  size_t i = begin;
-  for (; i + 8 <= end; i += 8) {
-    uint64_t w[4];
-    memcpy(w, x + i, sizeof w);
-    a |= (w[0] & mask) + one;
-    b |= (w[1] & mask) + one;
-    c |= (w[2] & mask) + one;
-    d |= (w[3] & mask) + one;
-  }
-  uint64_t bad = a | b | c | d;
-  for (; i < end; i++) {
-    uint32_t u;
-    memcpy(&u, x + i, sizeof u);
-    bad |= (uint64_t)((u & 0x7f800000u) + 0x00800000u);
-  }
-  return (bad & 0x8000000080000000ull) != 0;
-}
 
 typedef struct {
   const float *x;
@@ -100,20 +76,29 @@ typedef struct {
   size_t first_bad[DS_POOL_PARTS_MAX]; /* per part: start of its first failing block, or n */
 } nonfinite_job;
 
-#define NONFINITE_BLOCK 4096
 
 static void nonfinite_part(void *p, int part, int parts) {
   nonfinite_job *j = p;
   size_t b, e;
-  ds_cpu_split(j->n, part, parts, NONFINITE_BLOCK, &b, &e);
+  ds_cpu_split(j->n, part, parts, DS_NONFINITE_BLOCK, &b, &e);
   j->first_bad[part] = j->n;
-  for (size_t b0 = b; b0 < e; b0 += NONFINITE_BLOCK) {
-    size_t b1 = e - b0 < NONFINITE_BLOCK ? e : b0 + NONFINITE_BLOCK;
-    if (any_nonfinite(j->x, b0, b1)) {
+  for (size_t b0 = b; b0 < e; b0 += DS_NONFINITE_BLOCK) {
+    size_t b1 = e - b0 < DS_NONFINITE_BLOCK ? e : b0 + DS_NONFINITE_BLOCK;
+    if (ds_any_nonfinite(j->x, b0, b1)) {
       j->first_bad[part] = b0;
       return;
     }
   }
+}
+
+void monitor_nonfinite_block_cpu(int64_t *rec, const float *x, size_t b0, size_t b1, const int64_t *step) {
+  for (size_t i = b0; i < b1; i++)
+    if (!isfinite(x[i])) {
+      rec[0] = *step;
+      rec[1] = (int64_t)i;
+      rec[2] = isnan(x[i]) ? 1 : 2;
+      return;
+    }
 }
 
 /* rec[3] = {*step, first index, 1 NaN / 2 Inf} when rec[0] < 0 and x[n] holds a
@@ -127,12 +112,5 @@ void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, const int64_t
   ds_cpu_parallel(nonfinite_part, &j, n / 4);
   size_t b0 = n;
   for (int q = 0; q < DS_POOL_PARTS_MAX && b0 == n; q++) b0 = j.first_bad[q]; /* parts run in index order */
-  size_t b1 = n - b0 < NONFINITE_BLOCK ? n : b0 + NONFINITE_BLOCK;
-  for (size_t i = b0; i < b1; i++)
-    if (!isfinite(x[i])) {
-      rec[0] = *step;
-      rec[1] = (int64_t)i;
-      rec[2] = isnan(x[i]) ? 1 : 2;
-      return;
-    }
+  monitor_nonfinite_block_cpu(rec, x, b0, n - b0 < DS_NONFINITE_BLOCK ? n : b0 + DS_NONFINITE_BLOCK, step);
 }

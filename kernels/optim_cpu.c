@@ -2,6 +2,7 @@
  * on all threads: each thread updates its own range of elements. */
 #include <math.h>
 
+#include "elementwise_cpu.h"
 #include "kernels_cpu.h"
 #include "optim_math.h"
 #include "parallel_cpu.h"
@@ -77,21 +78,42 @@ typedef struct {
   const ds_optim_scalars *s;
   size_t n, decay_end;
   float clip_coef;
+  size_t first_bad[DS_POOL_PARTS_MAX]; /* buf->nonfinite: per part, its first failing block, or n */
 } optim_job;
 
-/* This thread's elements [b, e) (cache-line aligned), decayed below decay_end. */
-static void optim_part(void *p, int part, int parts) {
-  const optim_job *j = p;
+/* Elements [b, e), decayed below j->decay_end. */
+static void optim_range(const optim_job *j, size_t b, size_t e) {
   const ds_optim_buffers *bf = j->buf;
-  size_t b, e;
-  ds_cpu_split(j->n, part, parts, 16, &b, &e);
   size_t mid = j->decay_end < b ? b : (j->decay_end > e ? e : j->decay_end);
   const optim_range_fn *r = ranges[j->cfg->kind];
   if (mid > b) r[1](b, mid, j->cfg, j->s, j->clip_coef, bf->param, bf->grad, bf->m, bf->v, bf->vmax, bf->gavg);
   if (e > mid) r[0](mid, e, j->cfg, j->s, j->clip_coef, bf->param, bf->grad, bf->m, bf->v, bf->vmax, bf->gavg);
 }
 
-/* param[n], state[n] <- grad[n]; elements [0, n_decay) are decayed */
+/* This thread's elements [b, e) (cache-line aligned). With the non-finite
+ * check, block by block: the scan brings the block's gradient into L1 and
+ * the update reads it from there, so the gradient crosses the memory bus
+ * once. */
+static void optim_part(void *p, int part, int parts) {
+  optim_job *j = p;
+  size_t b, e;
+  if (!j->buf->nonfinite) {
+    ds_cpu_split(j->n, part, parts, 16, &b, &e);
+    optim_range(j, b, e);
+    return;
+  }
+  ds_cpu_split(j->n, part, parts, DS_NONFINITE_BLOCK, &b, &e);
+  j->first_bad[part] = j->n;
+  for (size_t b0 = b; b0 < e; b0 += DS_NONFINITE_BLOCK) {
+    size_t b1 = e - b0 < DS_NONFINITE_BLOCK ? e : b0 + DS_NONFINITE_BLOCK;
+    if (j->first_bad[part] == j->n && ds_any_nonfinite(j->buf->grad, b0, b1)) j->first_bad[part] = b0;
+    optim_range(j, b0, b1);
+  }
+}
+
+/* param[n], state[n] <- grad[n]; elements [0, n_decay) are decayed.
+ * buf->nonfinite: the first NaN/Inf of grad recorded as monitor_nonfinite_cpu
+ * would (the update still runs: stop mode ends training at the next check). */
 void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,
                     const ds_optim_config *cfg, const ds_optim_scalars *s) {
   float clip_coef = 1.0f;
@@ -100,6 +122,14 @@ void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,
     double coef = cfg->clip_norm / (norm + 1e-6);
     clip_coef = coef < 1.0 ? (float)coef : 1.0f;
   }
-  optim_job j = {buf, cfg, s, n, cfg->decay_all ? n : (n_decay < n ? n_decay : n), clip_coef};
+  int check = buf->nonfinite && buf->nonfinite[0] < 0; /* the first record sticks */
+  ds_optim_buffers b = *buf;
+  if (!check) b.nonfinite = NULL;
+  optim_job j = {&b, cfg, s, n, cfg->decay_all ? n : (n_decay < n ? n_decay : n), clip_coef, {0}};
+  for (int q = 0; check && q < DS_POOL_PARTS_MAX; q++) j.first_bad[q] = n;
   ds_cpu_parallel(optim_part, &j, 4 * n);
+  if (!check) return;
+  size_t b0 = n;
+  for (int q = 0; q < DS_POOL_PARTS_MAX && b0 == n; q++) b0 = j.first_bad[q]; /* parts run in index order */
+  if (b0 < n) monitor_nonfinite_block_cpu(b.nonfinite, b.grad, b0, n - b0 < DS_NONFINITE_BLOCK ? n : b0 + DS_NONFINITE_BLOCK, b.update);
 }

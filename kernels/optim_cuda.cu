@@ -133,6 +133,9 @@ extern "C" void optim_step_cuda(const ds_optim_buffers *buf, size_t n, size_t n_
                       (!roles.gavg || buf->gavg),
                   "optim_step_cuda", "a state buffer the %s configuration needs is NULL", ds_optim_name(cfg->kind));
   size_t decay_end = cfg->decay_all ? n : (n_decay < n ? n_decay : n);
+  /* the non-finite check asked for with the update (descent/optim.h): its own
+     scan kernel first, as the trainer launched it before */
+  if (buf->nonfinite) monitor_nonfinite_cuda(buf->nonfinite, buf->grad, n, buf->update);
   if (cfg->clip_norm > 0.0f) grad_norm_launch(buf->grad, n, cfg->clip_value, cfg->clip_norm);
   optim_step_launch(buf, n, decay_end, cfg, s);
 }

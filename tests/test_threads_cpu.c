@@ -325,6 +325,54 @@ static void test_optim(const char *name, ds_optim_config c) {
   for (int k = 0; k < 4; k++) free(st[k]), free(rst[k]);
 }
 
+/* The non-finite check fused into the optimizer step (buf.nonfinite): the
+ * record monitor_nonfinite makes, wherever the parts and blocks are cut, the
+ * first record kept, and the update itself unchanged bit for bit. */
+static void test_optim_nonfinite(size_t n) {
+  ds_optim_config c;
+  ds_optim_defaults(&c, DS_OPT_ADAM);
+  float *w = falloc(n), *g = falloc(n), *m = falloc(n), *v = falloc(n);
+  float *rw = falloc(n), *rm = falloc(n), *rv = falloc(n);
+  size_t where[] = {n - 1, n / 2 + 3, 7, n * 3 / 4, 4096, 4095};
+  for (int k = 0; k < 6; k++) {
+    fill(w, n, -1, 1), fill(g, n, -0.1, 0.1), fill(m, n, 0.0, 0.01), fill(v, n, 0.0, 0.01);
+    memcpy(rw, w, n * sizeof(float)), memcpy(rm, m, n * sizeof(float)), memcpy(rv, v, n * sizeof(float));
+    g[where[k]] = k % 2 ? -INFINITY : NAN;
+    if (k == 3) g[n - 2] = INFINITY; /* a later one in another part: the first is still the one recorded */
+    int64_t want[3] = {-1, -1, 0}, rec[3] = {-1, -1, 0}, update = 40 + k;
+    be->monitor_nonfinite(want, g, n, &update);
+    ds_optim_scalars s = ds_optim_scalars_at(&c, 5, 0, 5);
+    ds_optim_buffers plain = {rw, g, rm, rv, NULL, NULL};
+    be->optim_step(&plain, n, n / 3, &c, &s);
+    ds_optim_buffers checked = {w, g, m, v, NULL, NULL};
+    checked.nonfinite = rec;
+    checked.update = &update;
+    be->optim_step(&checked, n, n / 3, &c, &s);
+    CHECK(rec[0] == want[0] && rec[1] == want[1] && rec[2] == want[2] && rec[1] == (int64_t)where[k],
+          "n %zu: fused non-finite check {%lld, %lld, %lld}, monitor_nonfinite {%lld, %lld, %lld} (element %zu)", n,
+          (long long)rec[0], (long long)rec[1], (long long)rec[2], (long long)want[0], (long long)want[1],
+          (long long)want[2], where[k]);
+    size_t d = differ(w, rw, n) + differ(m, rm, n) + differ(v, rv, n);
+    CHECK(d == 0, "n %zu: the checked update differs from the plain one in %zu values", n, d);
+    /* a record already there stays */
+    int64_t kept[3] = {3, 9, 1}, later = 99;
+    checked.nonfinite = kept;
+    checked.update = &later;
+    be->optim_step(&checked, n, n / 3, &c, &s);
+    CHECK(kept[0] == 3 && kept[1] == 9 && kept[2] == 1, "n %zu: the fused check replaced an earlier record", n);
+  }
+  /* all finite: nothing recorded */
+  fill(g, n, -0.1, 0.1);
+  int64_t none[3] = {-1, -1, 0}, update = 7;
+  ds_optim_buffers checked = {w, g, m, v, NULL, NULL};
+  checked.nonfinite = none;
+  checked.update = &update;
+  ds_optim_scalars s = ds_optim_scalars_at(&c, 6, 0, 6);
+  be->optim_step(&checked, n, n / 3, &c, &s);
+  CHECK(none[0] == -1 && none[1] == -1, "n %zu: a finite gradient was recorded as non-finite", n);
+  free(w), free(g), free(m), free(v), free(rw), free(rm), free(rv);
+}
+
 static void test_optimizers(void) {
   ds_optim_config c;
   ds_optim_defaults(&c, DS_OPT_SGD);
@@ -424,6 +472,8 @@ int main(void) {
   test_linear(130, 97, 1030);  /* the output split by columns */
   test_linear(1030, 97, 10);   /* by rows */
   test_optimizers();
+  test_optim_nonfinite(200003); /* every thread, blocks cut inside parts */
+  test_optim_nonfinite(5000);   /* below the pool's threshold: one part */
   test_monitor();
   return check_finish("test_threads_cpu");
 }

@@ -347,6 +347,12 @@ void ds_trainer_init(ds_trainer *t, const ds_backend *be, const ds_train_config 
   t->d_nonfinite = (int64_t *)be->alloc(6 * sizeof(int64_t), "the non-finite record");
   int64_t none[6] = {-1, -1, 0, -1, -1, 0};
   be->upload(t->d_nonfinite, none, sizeof none);
+  /* stop mode: the gradient's scan rides on the optimizer step's own pass
+     over it (descent/optim.h), on a backend that has the scan at all */
+  if (cfg->on_nonfinite == DS_NONFINITE_STOP && be->monitor_nonfinite) {
+    t->opt.nonfinite = t->d_nonfinite;
+    t->opt.update = &t->d_scalars->update;
+  }
   if (cfg->on_nonfinite == DS_NONFINITE_SKIP) {
     if (ns) t->stats_backup = alloc_floats(be, ns, "batchnorm statistics (skip mode)");
     t->d_acc_backup = (double *)be->alloc(2 * sizeof(double), "loss accumulators (skip mode)");
@@ -535,14 +541,11 @@ static void device_gradients(ds_trainer *t, int n_micro, int k) {
   ds_dist_allreduce_float(be, t->grads, np); /* several processes: one all-reduce per update */
 }
 
-/* Device part, second half: the stop-mode non-finite scan (recorded on the
- * backend, read at the next log point: no sync) and the optimizer step. */
+/* Device part, second half: the optimizer step, with the stop-mode
+ * non-finite scan of the gradient in it (t->opt.nonfinite: recorded on the
+ * backend, read at the next log point: no sync). */
 static void device_apply(ds_trainer *t) {
-  const ds_backend *be = t->be;
-  size_t np = t->model.n_params;
-  if (t->cfg.on_nonfinite == DS_NONFINITE_STOP && be->monitor_nonfinite)
-    be->monitor_nonfinite(t->d_nonfinite, t->grads, np, &t->d_scalars->update);
-  be->optim_step(&t->opt, np, t->model.n_decay, &t->cfg.optim, &t->d_scalars->optim);
+  t->be->optim_step(&t->opt, t->model.n_params, t->model.n_decay, &t->cfg.optim, &t->d_scalars->optim);
 }
 
 /* Whether this update can be the replay of the captured graph: a full update

@@ -97,6 +97,14 @@ typedef struct {
   float *v;      /* adagrad sum of squares, rmsprop square average, adam v */
   float *vmax;   /* amsgrad max of v */
   float *gavg;   /* centered rmsprop gradient average */
+  /* Optional, NULL = off: the non-finite check of the gradient, done in the
+   * update's own pass over it. optim_step then also does what
+   * monitor_nonfinite(nonfinite, grad, n, update) does (descent/backend.h:
+   * the first NaN/Inf of grad[n] recorded in nonfinite[0..2] unless one is
+   * there already), so the gradient is read once per update, not twice.
+   * Both live in backend memory; update is the 1-based update number. */
+  int64_t *nonfinite;
+  const int64_t *update;
 } ds_optim_buffers;
 
 /* Which state buffers an optimizer configuration needs. */
