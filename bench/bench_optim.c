@@ -123,6 +123,7 @@ static double median_seconds(double *t, int n) {
 }
 
 int main(int argc, char **argv) {
+  ds_backend_cpu_blas_reexec(argv); /* as the descent binary: OpenBLAS's kernels for this CPU */
   const char *backend = "cpu", *optimizers = "all", *sizes = NULL;
   int tensors = 1, json = 0, repeats = 21, flush = 1;
   ds_flag flags[] = {

@@ -193,6 +193,7 @@ static void time_to_target(const ds_backend *be, const ds_train_config *cfg, con
 }
 
 int main(int argc, char **argv) {
+  ds_backend_cpu_blas_reexec(argv); /* as the descent binary: OpenBLAS's kernels for this CPU */
   ds_train_config cfg;
   ds_train_config_defaults(&cfg);
   cfg.quiet = 1;

@@ -10,9 +10,9 @@
 #
 # OpenBLAS older than the CPU (0.3.21 on a 2023 Xeon: family 6 model 207)
 # does not recognise it and falls back to its SSE3 "Prescott" kernels, 2-3x
-# slower than the CPU's AVX2/AVX-512 ones. Unless OPENBLAS_CORETYPE is set,
-# this script then sets it to the kernels the CPU supports (SkylakeX for
-# AVX-512, Haswell for AVX2) for every descent run, and the header says so.
+# slower than the CPU's AVX2/AVX-512 ones. descent and its benchmarks then set
+# OPENBLAS_CORETYPE to the CPU's own kernels themselves (they re-execute once:
+# ds_backend_cpu_blas_reexec); the header of the record says so.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,19 +20,7 @@ root=$(dirname "$here")
 out="$here/out"   # raw JSON lines and non-record reports of the last run (git-ignored)
 rm -rf "$out"
 mkdir -p "$out"
-coretype_note=""
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && "$build/descent" --version | grep -q "Prescott kernels"; then
-  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
-  if [[ " $flags " == *" avx512f "* && " $flags " == *" avx512bw "* && " $flags " == *" avx512vl "* && " $flags " == *" avx512dq "* ]]; then
-    export OPENBLAS_CORETYPE=SkylakeX
-  elif [[ " $flags " == *" avx2 "* && " $flags " == *" fma "* ]]; then
-    export OPENBLAS_CORETYPE=Haswell
-  fi
-  if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
-    coretype_note="OpenBLAS did not recognise this CPU (it chose its SSE3 Prescott kernels); this run sets OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
-    echo "bench: $coretype_note" >&2
-  fi
-fi
+coretype_note=$("$build/descent" --version | sed -n 's/^cpu: OpenBLAS did not recognise/OpenBLAS did not recognise/p')
 backends=(cpu)
 if "$build/descent" --version | grep -q "^cuda: compiled in; " && ! "$build/descent" --version | grep -qi "no usable\|no cuda\|not implemented"; then
   backends+=(cuda)

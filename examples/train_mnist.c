@@ -13,10 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <descent/backend.h>
 #include <descent/common.h>
 #include <descent/train.h>
 
 int main(int argc, char **argv) {
+  /* an OpenBLAS older than the CPU would run its slow SSE3 kernels: run
+     again with the CPU's own (descent/backend.h) */
+  ds_backend_cpu_blas_reexec(argv);
   if (argc < 3) {
     fprintf(stderr, "usage: %s IMAGES LABELS [UPDATES]\n", argv[0]);
     return DS_EXIT_USAGE;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "descent/common.h"
 #include "gemm_cpu.h"
@@ -90,6 +91,17 @@ static ds_backend cpu_backend = {
 };
 
 int ds_backend_cpu_threads(void) { return ds_cpu_threads(); }
+
+const char *ds_backend_cpu_blas_coretype(void) { return gemm_cpu_better_coretype(); }
+
+void ds_backend_cpu_blas_reexec(char **argv) {
+  if (getenv("OPENBLAS_CORETYPE")) return; /* the user's choice, or ours already */
+  const char *core = gemm_cpu_better_coretype();
+  if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+  if (setenv("DESCENT_OPENBLAS_CORETYPE", core, 1) == 0) execv("/proc/self/exe", argv);
+  unsetenv("OPENBLAS_CORETYPE"); /* no exec: on with the kernels loaded */
+  unsetenv("DESCENT_OPENBLAS_CORETYPE");
+}
 
 const ds_backend *ds_backend_cpu(void) {
   static int described = 0;

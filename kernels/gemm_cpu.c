@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "parallel_cpu.h"
 
@@ -30,7 +31,25 @@ const char *gemm_cpu_impl(void) {
   return impl;
 }
 
+/* The CPU's own kernels when OpenBLAS fell back to Prescott on a CPU with
+ * AVX-512 (SkylakeX: F, BW, VL, DQ, as OpenBLAS requires) or AVX2 + FMA
+ * (Haswell); NULL otherwise. */
+const char *gemm_cpu_better_coretype(void) {
+  const char *core = openblas_get_corename();
+  if (!core || strcasecmp(core, "Prescott") != 0) return NULL;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return NULL;
+}
+
 #else
+
+const char *gemm_cpu_better_coretype(void) { return NULL; }
 
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
   for (int m = 0; m < M; m++)

@@ -65,6 +65,21 @@ run --version
 ok; [ "$rc" = 0 ] || fail "descent --version: exit $rc"
 ok; grep -Eq '^descent [0-9]+\.[0-9]+\.[0-9]+' "$tmp/out" || fail "descent --version: no version: $(cat "$tmp/out")"
 ok; grep -q '^cuda: ' "$tmp/out" || fail "descent --version: does not say whether CUDA is compiled in"
+# OpenBLAS's kernels: on a CPU with AVX-512 or AVX2 + FMA descent never runs
+# the SSE3 "Prescott" ones by itself (an OpenBLAS older than the CPU picks
+# them; descent re-executes once with OPENBLAS_CORETYPE set), a user's
+# OPENBLAS_CORETYPE is obeyed, and the choice reaches the child processes
+if grep -q "OpenBLAS" "$tmp/out"; then
+  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  if [[ " $flags " == *" avx512f "* || ( " $flags " == *" avx2 "* && " $flags " == *" fma "* ) ]]; then
+    ok; (unset OPENBLAS_CORETYPE DESCENT_OPENBLAS_CORETYPE; "$D" --version) | grep -q "OpenBLAS, Prescott kernels" &&
+      fail "descent runs OpenBLAS's SSE3 Prescott kernels on a CPU with AVX2/AVX-512: $(grep '^cpu' "$tmp/out")"
+    ok; OPENBLAS_CORETYPE=Prescott "$D" --version | grep -q "OpenBLAS, Prescott kernels" ||
+      fail "OPENBLAS_CORETYPE=Prescott was not obeyed: $(OPENBLAS_CORETYPE=Prescott "$D" --version | grep '^cpu')"
+    ok; [ "$(unset OPENBLAS_CORETYPE; "$D" --version | grep -c '^cpu: OpenBLAS did not recognise')" -le 1 ] ||
+      fail "--version repeats the kernel note"
+  fi
+fi
 cuda_line=$(grep '^cuda: ' "$tmp/out")
 
 run train --help

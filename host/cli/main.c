@@ -1,5 +1,6 @@
 /* descent — one binary, subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -33,6 +34,10 @@ static void print_help(void) {
 static void print_version(void) {
   printf("descent %s\n", DESCENT_VERSION);
   printf("cpu: %s\n", ds_backend_cpu()->device);
+  const char *set = getenv("DESCENT_OPENBLAS_CORETYPE"), *core = getenv("OPENBLAS_CORETYPE");
+  if (set && core && strcmp(set, core) == 0)
+    printf("cpu: OpenBLAS did not recognise this CPU (its SSE3 Prescott kernels); descent set OPENBLAS_CORETYPE=%s\n",
+           core);
   printf("json: %s\n", ds_report_json_available() ? "Jansson (descent report)" : "not compiled in (descent report needs libjansson-dev)");
   char dist[160];
   printf("mpi: %s\n", ds_dist_describe(dist, sizeof dist)); /* data-parallel training (mpirun) */
@@ -46,6 +51,7 @@ static void print_version(void) {
 }
 
 int main(int argc, char **argv) {
+  ds_backend_cpu_blas_reexec(argv); /* OpenBLAS on a CPU newer than it: its fast kernels */
   if (argc < 2) {
     print_help();
     return DS_EXIT_USAGE;

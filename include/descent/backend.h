@@ -256,6 +256,22 @@ const ds_backend *ds_backend_cpu(void);
  * OpenBLAS blocks each thread's share of a GEMM by its size. With the
  * built-in C GEMM the thread count does not change the bits. */
 int ds_backend_cpu_threads(void);
+/* The OPENBLAS_CORETYPE that would give this CPU its own GEMM kernels
+ * ("SkylakeX" for AVX-512, "Haswell" for AVX2 + FMA) when OpenBLAS did not
+ * recognise the CPU and fell back to its SSE3 "Prescott" kernels (2-3x slower:
+ * Debian 12's OpenBLAS 0.3.21 on a 5th-generation Xeon); NULL when the choice
+ * is already right, or the build has no OpenBLAS. OpenBLAS reads the variable
+ * once, when it loads, so a program must set it before it starts (the
+ * descent binary re-executes itself once with it set). Static string. */
+const char *ds_backend_cpu_blas_coretype(void);
+/* Call first thing in main(argc, argv): when ds_backend_cpu_blas_coretype()
+ * names better kernels and OPENBLAS_CORETYPE is unset, set it (and
+ * DESCENT_OPENBLAS_CORETYPE to the same value, so `descent --version` can say
+ * who chose) and execute the same program again with the same argv
+ * (/proc/self/exe: Linux); returns without doing anything otherwise, or when
+ * the exec fails. A user who wants OpenBLAS's own choice sets
+ * OPENBLAS_CORETYPE=Prescott. The descent binary and the benchmarks call it. */
+void ds_backend_cpu_blas_reexec(char **argv);
 
 /* The CUDA backend, or NULL with the reason in `why` (built without CUDA,
  * no driver, no device). `device` selects the GPU (0-based index); the
