@@ -6,8 +6,9 @@ usage: compare.py train DESCENT.jsonl PYTORCH.jsonl
        compare.py optim-table DESCENT.jsonl    (descent's records alone)
        compare.py train-table DESCENT.jsonl
 Ratios are descent / PyTorch throughput for the same case in the same run.
-The train table's "step / GEMM floor" is bench_train's median update over the
-median of the same step's GEMMs alone, timed interleaved in the same run."""
+The train table's "step / GEMM floor" is bench_train's median over updates of
+each update over the round of the same step's GEMMs alone timed right after
+it, in the same run."""
 import json, sys
 
 
@@ -28,11 +29,12 @@ def tables(mode, ours):
                   f"| {r['gbytes_per_s']:.2f} | {r['copy_gbytes_per_s']:.2f} | {r['ratio_to_copy']:.2f} | {one} |")
     else:
         print("| backend | model | optimizer | batch | precision | samples/s | ms/step | ms/epoch (60k) "
-              "| GEMM floor ms | step / GEMM floor |")
-        print("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+              "| GEMM floor ms | step / GEMM floor | same GEMMs on OpenBLAS threads ms |")
+        print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
         for r in ours:
             prec = "TF32" if r.get("tf32") else "FP32"
             floor = (f"{r['gemm_floor_ms']:.3f} | {r['floor_ratio']:.2f}x" if "gemm_floor_ms" in r else "- | -")
+            floor += f" | {r['gemm_blas_threads_ms']:.3f}" if "gemm_blas_threads_ms" in r else " | -"
             print(f"| {r['backend']} | {r['model']} | {r.get('optimizer', '-')} | {r['batch_size']} | {prec} "
                   f"| {r['samples_per_second']:.0f} | {r['ms_per_step']:.3f} | {r['ms_per_epoch']:.0f} | {floor} |")
 

@@ -100,8 +100,9 @@ fi
   echo "## Training step (bench_train)"
   echo
   echo "GEMM floor: the same step's GEMMs alone (every layer's forward, input-gradient and weight-gradient"
-  echo "GEMM, the engine's own GEMM on the same threads), timed interleaved with the updates, or on"
-  echo "OpenBLAS's own threads when that is faster; step / GEMM floor = median update / median GEMM round."
+  echo "GEMM, the engine's own GEMM on the same threads), one round timed right after each update;"
+  echo "step / GEMM floor = the median over updates of update / the round after it. The last column:"
+  echo "the same round on OpenBLAS's own threads (timed after the updates), the median."
   echo
   python3 "$here/compare.py" train-table "$out/train.jsonl"
   if [ -n "$dist_table" ]; then
