@@ -23,6 +23,7 @@ FASHION=${DS_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 ALLOWED_UNKNOWN=(
   --epoch --batch_size --learning-rate # misspellings descent answers with "did you mean"
   --output-on-failure                  # ctest
+  --no-flush                           # bench/bench_optim and bench/pytorch_baseline.py
 )
 # Example budget: updates per `descent train` example (see rewrite_train).
 TRAIN_STEPS=30
