@@ -20,6 +20,7 @@
  * floor, so that a split of each GEMM between the engine's threads slower
  * than OpenBLAS's own threading would show. */
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,8 @@ typedef struct {
   double samples_per_second, ms_per_step, seconds_to_target, accuracy_reached;
   double ms_median, gemm_ms; /* CPU: median update, median GEMM round; 0 when not measured */
   double gemm_pool_ms, gemm_blas_ms; /* the round on the engine's threads, on OpenBLAS's (0: not measured) */
-  double floor_ratio; /* median over i of update i / the GEMM round right after it, x pool/blas when faster */
+  double floor_ratio; /* median over i of update i / the GEMM round right after it */
+  double faults_per_update; /* page faults (minor + major) of the process over the timed loop, per update */
   long epochs_to_target;
 } bench_result;
 
@@ -97,6 +99,14 @@ static void floor_round_blas(const gemm_floor *g, int B) {
 }
 #endif
 
+/* Page faults of this process so far (minor and major: a buffer touched for
+ * the first time, or brought back). */
+static long minor_faults(void) {
+  struct rusage u;
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return u.ru_minflt + u.ru_majflt;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -134,6 +144,7 @@ static void throughput(const ds_backend *be, const ds_train_config *cfg, const d
   be->synchronize();
   long samples = 0;
   double total = 0.0;
+  long faults0 = minor_faults();
   for (long i = 0; i < steps; i++) {
     double t0 = ds_now_seconds();
     samples += update(&t);
@@ -146,6 +157,7 @@ static void throughput(const ds_backend *be, const ds_train_config *cfg, const d
       gemm_s[i] = ds_now_seconds() - t1;
     }
   }
+  r->faults_per_update = (double)(minor_faults() - faults0) / (double)steps;
   /* Each update against the GEMM round timed right after it: a machine shared
      with other work slows both alike, so the median of these paired ratios
      holds still where the ratio of two medians would not */
@@ -251,8 +263,8 @@ int main(int argc, char **argv) {
   ds_data_load(&src, &train, &test);
 
   if (!json) {
-    printf("| backend | model | optimizer | batch | samples/s | ms/step | ms/epoch (60k) | GEMM floor ms | step / floor | OpenBLAS threads ms | s to target |\n");
-    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| backend | model | optimizer | batch | samples/s | ms/step | ms/epoch (60k) | GEMM floor ms | step / floor | OpenBLAS threads ms | page faults / update | s to target |\n");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   }
   char list[256];
   snprintf(list, sizeof list, "%s", batches);
@@ -278,6 +290,7 @@ int main(int argc, char **argv) {
         printf(",\"gemm_floor_ms\":%.4f,\"floor_ratio\":%.3f,\"gemm_pool_ms\":%.4f", r.gemm_ms,
                r.floor_ratio, r.gemm_pool_ms);
       if (r.gemm_blas_ms > 0.0) printf(",\"gemm_blas_threads_ms\":%.4f", r.gemm_blas_ms);
+      printf(",\"page_faults_per_update\":%.2f", r.faults_per_update);
       if (target > 0.0f)
         printf(",\"target\":%.3f,\"seconds_to_target\":%.3f,\"epochs_to_target\":%ld,\"accuracy_reached\":%.4f",
                (double)target, r.seconds_to_target, r.epochs_to_target, r.accuracy_reached);
@@ -294,8 +307,8 @@ int main(int argc, char **argv) {
         snprintf(ratio, sizeof ratio, "%.2fx", r.floor_ratio);
       }
       if (r.gemm_blas_ms > 0.0) snprintf(blas, sizeof blas, "%.3f", r.gemm_blas_ms);
-      printf("| %s | %s | %s | %ld | %.0f | %.3f | %.0f | %s | %s | %s | %s |\n", be->name, desc, optimizer, b,
-             r.samples_per_second, r.ms_per_step, ms_epoch, fl, ratio, blas, tt);
+      printf("| %s | %s | %s | %ld | %.0f | %.3f | %.0f | %s | %s | %s | %.2f | %s |\n", be->name, desc, optimizer, b,
+             r.samples_per_second, r.ms_per_step, ms_epoch, fl, ratio, blas, r.faults_per_update, tt);
     }
     fflush(stdout);
   }

@@ -29,12 +29,13 @@ def tables(mode, ours):
                   f"| {r['gbytes_per_s']:.2f} | {r['copy_gbytes_per_s']:.2f} | {r['ratio_to_copy']:.2f} | {one} |")
     else:
         print("| backend | model | optimizer | batch | precision | samples/s | ms/step | ms/epoch (60k) "
-              "| GEMM floor ms | step / GEMM floor | same GEMMs on OpenBLAS threads ms |")
-        print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+              "| GEMM floor ms | step / GEMM floor | same GEMMs on OpenBLAS threads ms | page faults / update |")
+        print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in ours:
             prec = "TF32" if r.get("tf32") else "FP32"
             floor = (f"{r['gemm_floor_ms']:.3f} | {r['floor_ratio']:.2f}x" if "gemm_floor_ms" in r else "- | -")
             floor += f" | {r['gemm_blas_threads_ms']:.3f}" if "gemm_blas_threads_ms" in r else " | -"
+            floor += f" | {r['page_faults_per_update']:.2f}" if "page_faults_per_update" in r else " | -"
             print(f"| {r['backend']} | {r['model']} | {r.get('optimizer', '-')} | {r['batch_size']} | {prec} "
                   f"| {r['samples_per_second']:.0f} | {r['ms_per_step']:.3f} | {r['ms_per_epoch']:.0f} | {floor} |")
 
