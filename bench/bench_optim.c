@@ -139,9 +139,28 @@ int main(int argc, char **argv) {
   ds_flags_parse("bench_optim", flags, argc - 1, argv + 1, NULL, 0, "[flags]",
                  "Optimizer step throughput, against a same-run copy of the same bytes.");
   if (ds_flag_given(flags, "--no-flush")) flush = 0;
-  const ds_backend *be = ds_backend_select(backend, 0);
+  /* every name and size checked before anything is printed or run */
+  if (strcmp(optimizers, "all") != 0) {
+    char list[256];
+    snprintf(list, sizeof list, "%s", optimizers);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+      int known = 0;
+      for (int c = 0; c < N_CASES; c++) known |= strcmp(tok, cases[c].name) == 0;
+      if (!known) ds_fatal(DS_EXIT_USAGE, "bench_optim: --optimizer: unknown case '%s' (see --help)", tok);
+    }
+  }
   char sizes_buf[256];
   snprintf(sizes_buf, sizeof sizes_buf, "%s", sizes ? sizes : "1e4,1e5,1e6,4e6,1e7,mlp");
+  {
+    char list[256];
+    snprintf(list, sizeof list, "%s", sizes_buf);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+      double nd;
+      if (strcmp(tok, "mlp") != 0 && !(ds_parse_double(tok, &nd) == 0 && nd >= 1 && nd <= 4e9))
+        ds_fatal(DS_EXIT_USAGE, "bench_optim: --params: bad size '%s' (a count from 1 to 4e9, or mlp)", tok);
+    }
+  }
+  const ds_backend *be = ds_backend_select(backend, 0);
 
   if (!json) {
     printf("| backend | optimizer | params | tensors | launches/step | us/step | GB/s | copy GB/s (all threads) | ratio to copy | 1-thread copy GB/s |\n");

@@ -158,6 +158,11 @@ static void throughput(const ds_backend *be, const ds_train_config *cfg, const d
     }
   }
   r->faults_per_update = (double)(minor_faults() - faults0) / (double)steps;
+  int64_t rec[3];
+  be->download(rec, t.d_nonfinite, sizeof rec);
+  if (rec[0] >= 0) /* the timings stand, but of a run that diverged: say so */
+    fprintf(stderr, "bench_train: note: batch %d: the gradient turned %s at update %lld; these timings are of a diverged run\n",
+            cfg->batch_size, rec[2] == 1 ? "NaN" : "Inf", (long long)rec[0]);
   /* Each update against the GEMM round timed right after it: a machine shared
      with other work slows both alike, so the median of these paired ratios
      holds still where the ratio of two medians would not */
@@ -258,6 +263,15 @@ int main(int argc, char **argv) {
   ds_cli_optim_check_flags("bench_train", flags, &resolved, 1);
   if (no_bn) cfg.model.batchnorm = 0;
   if (cfg.optim.amsgrad) optimizer = "amsgrad"; /* the label of the records */
+  { /* every batch size checked before anything is loaded, printed or run */
+    char check[256];
+    snprintf(check, sizeof check, "%s", batches);
+    for (char *tok = strtok(check, ","); tok; tok = strtok(NULL, ",")) {
+      long b;
+      if (ds_parse_long(tok, &b) != 0 || b < 2 || b > 1000000)
+        ds_fatal(DS_EXIT_USAGE, "bench_train: --batch-size: bad value '%s' (2 to 1000000)", tok);
+    }
+  }
   const ds_backend *be = ds_backend_select(backend, 0);
   ds_dataset train, test;
   ds_data_load(&src, &train, &test);

@@ -12,9 +12,17 @@ it, in the same run."""
 import json, sys
 
 
+def usage(msg):
+    print(f"compare.py: {msg} (see the usage at the top of bench/compare.py)", file=sys.stderr)
+    sys.exit(2)
+
+
 def read(path):
-    with open(path) as f:
-        return [json.loads(l) for l in f if l.startswith("{")]
+    try:
+        with open(path) as f:
+            return [json.loads(l) for l in f if l.startswith("{")]
+    except (OSError, ValueError) as e:
+        usage(f"{path}: {e}")
 
 
 def tables(mode, ours):
@@ -41,9 +49,18 @@ def tables(mode, ours):
 
 
 def main():
+    modes = {"train": 4, "optim": 4, "optim-table": 3, "train-table": 3}  # least argv length
+    if len(sys.argv) < 2 or sys.argv[1] not in modes:
+        usage("the first argument is one of " + ", ".join(modes))
     mode = sys.argv[1]
+    if len(sys.argv) < modes[mode] or (mode != "train" and len(sys.argv) != modes[mode]):
+        usage(f"{mode}: wrong number of files")
     if mode.endswith("-table"):
-        tables(mode, read(sys.argv[2]))
+        recs = read(sys.argv[2])
+        need = "model" if mode == "train-table" else "optimizer"
+        if any(need not in r or ("params" in r) != (mode == "optim-table") for r in recs):
+            usage(f"{sys.argv[2]}: not {mode[:-6]} records")
+        tables(mode, recs)
         return
     # train: DESCENT may be several files (runs alternated with PyTorch's);
     # each side's best run of a case is compared (both sides alike)
@@ -55,8 +72,11 @@ def main():
         print("|---|---:|---|---:|" + "---:|---:|" * len(impls))
         # PyTorch's baseline is the BatchNorm + dropout 0.2 model with Adam
         best = {}
+        models = {t.get("model") for t in theirs}
         for r in ours:
-            if "batchnorm dropout=0.2" in r["model"] and r.get("optimizer", "adam") == "adam" and not r.get("amsgrad"):
+            # the same model as PyTorch's: its layer widths, then BatchNorm and dropout 0.2
+            same = any(r.get("model", "").startswith(m + " ") for m in models if m)
+            if same and "batchnorm dropout=0.2" in r["model"] and r.get("optimizer", "adam") == "adam":
                 key = (r["backend"], r["batch_size"], r.get("tf32", 0))
                 if key not in best or r["samples_per_second"] > best[key]["samples_per_second"]:
                     best[key] = r
@@ -76,7 +96,8 @@ def main():
                 continue
             row = [r["backend"], str(r["params"]), f'{r["us_per_step"]:.1f}']
             for i in impls:
-                m = [t for t in theirs if t["impl"] == i and t["params"] == r["params"]]
+                m = [t for t in theirs if t["impl"] == i and t["params"] == r["params"]
+                     and t.get("flush", True) == r.get("flush", True)]
                 row += [f'{m[0]["us_per_step"]:.1f}', f'{m[0]["us_per_step"] / r["us_per_step"]:.2f}x'] if m else ["-", "-"]
             print("| " + " | ".join(row) + " |")
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -96,11 +97,29 @@ const char *ds_backend_cpu_blas_coretype(void) { return gemm_cpu_better_coretype
 
 void ds_backend_cpu_blas_reexec(char **argv) {
   if (getenv("OPENBLAS_CORETYPE")) return; /* the user's choice, or ours already */
+  /* Started as `ld.so program ...`, /proc/self/exe is the loader, which
+     would take argv[0] for its own option: no interpreter means that (or a
+     static program), so leave it be */
+  if (getauxval(AT_BASE) == 0) return;
   const char *core = gemm_cpu_better_coretype();
   if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
-  if (setenv("DESCENT_OPENBLAS_CORETYPE", core, 1) == 0) execv("/proc/self/exe", argv);
+  /* who chose, for --version: the value and this process (exec keeps it) */
+  char mark[64];
+  snprintf(mark, sizeof mark, "%s:%ld", core, (long)getpid());
+  if (setenv("DESCENT_OPENBLAS_CORETYPE", mark, 1) == 0) execv("/proc/self/exe", argv);
   unsetenv("OPENBLAS_CORETYPE"); /* no exec: on with the kernels loaded */
   unsetenv("DESCENT_OPENBLAS_CORETYPE");
+}
+
+const char *ds_backend_cpu_blas_coretype_set(void) {
+  static char core[48];
+  const char *mark = getenv("DESCENT_OPENBLAS_CORETYPE"), *now = getenv("OPENBLAS_CORETYPE");
+  if (!mark || !now) return NULL;
+  char want[64];
+  snprintf(want, sizeof want, "%s:%ld", now, (long)getpid());
+  if (strcmp(mark, want) != 0) return NULL; /* set by someone else, or inherited by a child */
+  snprintf(core, sizeof core, "%s", now);
+  return core;
 }
 
 const ds_backend *ds_backend_cpu(void) {

@@ -78,6 +78,16 @@ if grep -q "OpenBLAS" "$tmp/out"; then
       fail "OPENBLAS_CORETYPE=Prescott was not obeyed: $(OPENBLAS_CORETYPE=Prescott "$D" --version | grep '^cpu')"
     ok; [ "$(unset OPENBLAS_CORETYPE; "$D" --version | grep -c '^cpu: OpenBLAS did not recognise')" -le 1 ] ||
       fail "--version repeats the kernel note"
+    # a value that came from elsewhere is not claimed as descent's choice
+    ok; DESCENT_OPENBLAS_CORETYPE=SkylakeX OPENBLAS_CORETYPE=SkylakeX "$D" --version | grep -q '^cpu: OpenBLAS did not' &&
+      fail "--version claims a preset OPENBLAS_CORETYPE as descent's choice"
+    # started through the dynamic loader: /proc/self/exe is the loader, so no
+    # re-execution (descent runs, with OpenBLAS's own choice)
+    ldso=$(readelf -l "$D" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+    if [ -n "$ldso" ] && [ -x "$ldso" ]; then
+      ok; (unset OPENBLAS_CORETYPE; "$ldso" "$D" --version) | grep -q '^descent [0-9]' ||
+        fail "descent started through $ldso does not run: $( (unset OPENBLAS_CORETYPE; "$ldso" "$D" --version) 2>&1 | head -2)"
+    fi
   fi
 fi
 cuda_line=$(grep '^cuda: ' "$tmp/out")

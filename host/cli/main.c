@@ -34,8 +34,8 @@ static void print_help(void) {
 static void print_version(void) {
   printf("descent %s\n", DESCENT_VERSION);
   printf("cpu: %s\n", ds_backend_cpu()->device);
-  const char *set = getenv("DESCENT_OPENBLAS_CORETYPE"), *core = getenv("OPENBLAS_CORETYPE");
-  if (set && core && strcmp(set, core) == 0)
+  const char *core = ds_backend_cpu_blas_coretype_set();
+  if (core)
     printf("cpu: OpenBLAS did not recognise this CPU (its SSE3 Prescott kernels); descent set OPENBLAS_CORETYPE=%s\n",
            core);
   printf("json: %s\n", ds_report_json_available() ? "Jansson (descent report)" : "not compiled in (descent report needs libjansson-dev)");

@@ -266,12 +266,19 @@ int ds_backend_cpu_threads(void);
 const char *ds_backend_cpu_blas_coretype(void);
 /* Call first thing in main(argc, argv): when ds_backend_cpu_blas_coretype()
  * names better kernels and OPENBLAS_CORETYPE is unset, set it (and
- * DESCENT_OPENBLAS_CORETYPE to the same value, so `descent --version` can say
- * who chose) and execute the same program again with the same argv
- * (/proc/self/exe: Linux); returns without doing anything otherwise, or when
- * the exec fails. A user who wants OpenBLAS's own choice sets
- * OPENBLAS_CORETYPE=Prescott. The descent binary and the benchmarks call it. */
+ * DESCENT_OPENBLAS_CORETYPE to the value and this process's id, so that
+ * `descent --version` can say who chose) and execute the same program again with the same argv
+ * (/proc/self/exe: Linux); returns without doing anything otherwise, when
+ * the program was started through the dynamic loader (`ld.so program`, where
+ * /proc/self/exe is the loader), or when the exec fails. A user who wants
+ * OpenBLAS's own choice sets OPENBLAS_CORETYPE=Prescott. The descent binary
+ * and the benchmarks call it; it costs one more start of the program (about
+ * 0.1 s: the shared libraries load twice). */
 void ds_backend_cpu_blas_reexec(char **argv);
+/* The kernels ds_backend_cpu_blas_reexec chose for this very process, or NULL
+ * (nothing chosen, or OPENBLAS_CORETYPE came from the user or a parent).
+ * Static string. */
+const char *ds_backend_cpu_blas_coretype_set(void);
 
 /* The CUDA backend, or NULL with the reason in `why` (built without CUDA,
  * no driver, no device). `device` selects the GPU (0-based index); the
