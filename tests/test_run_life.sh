@@ -222,6 +222,13 @@ grep -q 'has not been finite' "$W/err" && grep -q "keeping the last state (updat
   fail "no finite val_loss: the note does not say what is kept: $(cat "$W/err")"
 "$DESCENT" eval --backend cpu "${DATA[@]}" --checkpoint "$W/nf.ckpt" --json >"$W/nfe.json" 2>"$W/err" ||
   fail "eval of the diverged checkpoint: $(cat "$W/err")"
+# the same run in stop mode (the default), a log point after every update:
+# after update 1 the weights are huge but finite, the gradient was finite, and
+# the validation loss is not: a divergence, whatever early stopping would keep
+"$DESCENT" "${V[@]}" --log-every 1 --optimizer sgd --lr 3e38 --epochs 2 --early-stop 1 >"$W/nfs.txt" 2>"$W/err"
+rc=$?
+[ $rc = 1 ] && [ "$(grep -c . "$W/err")" -ge 1 ] && grep -q "training diverged: the validation loss is \(NaN\|Inf\) after update" "$W/err" ||
+  fail "stop mode, no finite val_loss: exit $rc, want 1 naming the validation loss: $(cat "$W/err")"
 strictjson "$W/nfe.json" || fail "eval --json of a diverged model does not parse: $(cat "$W/nfe.json")"
 
 # ---- 6. eval is training's model: stored scaling, only the test files

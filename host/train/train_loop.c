@@ -215,6 +215,19 @@ static void log_point(run *r, long epoch_samples, double epoch_progress) {
   res->train_seconds = r->train_seconds, res->eval_seconds = r->eval_seconds;
   res->steps = t->step, res->epochs = epoch_progress, res->eval_step = t->step, res->eval_epochs = epoch_progress;
   check_target(r);
+  /* Stop mode: a loss that is not finite on held-out data means the forward
+     pass overflows (cross-entropy is finite for finite logits), even while
+     the gradient and the parameters are still finite numbers; the run has
+     diverged, whatever early stopping would keep. (The learning curve above
+     already holds the point, for --json.) */
+  if (c->on_nonfinite == DS_NONFINITE_STOP) {
+    int val_bad = t->n_val > 0 && !isfinite(res->val_loss);
+    double bad = val_bad ? res->val_loss : res->test_loss;
+    if (val_bad || !isfinite(res->test_loss))
+      ds_fatal(DS_EXIT_RUNTIME, "training diverged: the %s loss is %s after update %ld (the forward pass overflows); "
+               "lower --lr, add --clip-norm, or --on-nonfinite skip", val_bad ? "validation" : "test",
+               isnan(bad) ? "NaN" : "Inf", t->step);
+  }
 
   /* early stopping on the validation loss */
   char note[256] = "", vb[32];
