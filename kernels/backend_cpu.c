@@ -93,7 +93,11 @@ static ds_backend cpu_backend = {
 
 int ds_backend_cpu_threads(void) { return ds_cpu_threads(); }
 
-const char *ds_backend_cpu_blas_coretype(void) { return gemm_cpu_better_coretype(); }
+/* DESCENT_OPENBLAS_CORETYPE: who chose, for --version: the value and this
+ * process's id (exec keeps it, a child has its own) */
+static void coretype_mark(char *buf, size_t size, const char *core) {
+  snprintf(buf, size, "%s:%ld", core, (long)getpid());
+}
 
 void ds_backend_cpu_blas_reexec(char **argv) {
   if (getenv("OPENBLAS_CORETYPE")) return; /* the user's choice, or ours already */
@@ -103,9 +107,8 @@ void ds_backend_cpu_blas_reexec(char **argv) {
   if (getauxval(AT_BASE) == 0) return;
   const char *core = gemm_cpu_better_coretype();
   if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
-  /* who chose, for --version: the value and this process (exec keeps it) */
   char mark[64];
-  snprintf(mark, sizeof mark, "%s:%ld", core, (long)getpid());
+  coretype_mark(mark, sizeof mark, core);
   if (setenv("DESCENT_OPENBLAS_CORETYPE", mark, 1) == 0) execv("/proc/self/exe", argv);
   unsetenv("OPENBLAS_CORETYPE"); /* no exec: on with the kernels loaded */
   unsetenv("DESCENT_OPENBLAS_CORETYPE");
@@ -116,7 +119,7 @@ const char *ds_backend_cpu_blas_coretype_set(void) {
   const char *mark = getenv("DESCENT_OPENBLAS_CORETYPE"), *now = getenv("OPENBLAS_CORETYPE");
   if (!mark || !now) return NULL;
   char want[64];
-  snprintf(want, sizeof want, "%s:%ld", now, (long)getpid());
+  coretype_mark(want, sizeof want, now);
   if (strcmp(mark, want) != 0) return NULL; /* set by someone else, or inherited by a child */
   snprintf(core, sizeof core, "%s", now);
   return core;

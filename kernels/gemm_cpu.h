@@ -23,7 +23,9 @@ void gemm_cpu_block(int trans_a, int trans_b, int K, float alpha, const float *A
                     int ldb, float beta, float *C, int ldc, int m0, int m1, int n0, int n1);
 /* "cblas (OpenBLAS)" or "built-in C" */
 const char *gemm_cpu_impl(void);
-/* See ds_backend_cpu_blas_coretype (descent/backend.h). */
+/* The OPENBLAS_CORETYPE of this CPU's own kernels ("SkylakeX", "Haswell")
+ * when OpenBLAS fell back to Prescott on it, else NULL (see
+ * ds_backend_cpu_blas_reexec, descent/backend.h). */
 const char *gemm_cpu_better_coretype(void);
 /* The threads a GEMM runs on: the pool's (ds_cpu_threads). CPU results are
  * bit-identical for the same machine, build and thread count only: OpenBLAS

@@ -51,8 +51,11 @@ void axpy_cpu(float *out, const float *a, float alpha, const float *b, size_t n)
 void monitor_stats_cpu(double *out, const float *x, int B, int C, float lo, float hi);
 void monitor_sumsq_cpu(double *out, const float *x, const float *y, size_t n);
 void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, const int64_t *step);
-/* monitor_nonfinite_cpu's record from the first non-finite element of
- * x[b0, b1) (nothing when there is none): the search after a block failed. */
-void monitor_nonfinite_block_cpu(int64_t *rec, const float *x, size_t b0, size_t b1, const int64_t *step);
+/* monitor_nonfinite_cpu's record once the parts have scanned x[n]:
+ * first_bad[DS_POOL_PARTS_MAX] holds each part's first failing block of
+ * DS_NONFINITE_BLOCK elements, or n (parts that did not run too); the first
+ * such block is searched for the element (nothing recorded when none). */
+void monitor_nonfinite_record_cpu(int64_t *rec, const float *x, size_t n, const size_t *first_bad,
+                                  const int64_t *step);
 
 #endif

@@ -69,13 +69,11 @@ void monitor_sumsq_cpu(double *out, const float *x, const float *y, size_t n) {
   out[0] += ss;
 }
 
-
 typedef struct {
   const float *x;
   size_t n;
   size_t first_bad[DS_POOL_PARTS_MAX]; /* per part: start of its first failing block, or n */
 } nonfinite_job;
-
 
 static void nonfinite_part(void *p, int part, int parts) {
   nonfinite_job *j = p;
@@ -91,7 +89,11 @@ static void nonfinite_part(void *p, int part, int parts) {
   }
 }
 
-void monitor_nonfinite_block_cpu(int64_t *rec, const float *x, size_t b0, size_t b1, const int64_t *step) {
+void monitor_nonfinite_record_cpu(int64_t *rec, const float *x, size_t n, const size_t *first_bad,
+                                  const int64_t *step) {
+  size_t b0 = n;
+  for (int q = 0; q < DS_POOL_PARTS_MAX && b0 == n; q++) b0 = first_bad[q]; /* parts run in index order */
+  size_t b1 = n - b0 < DS_NONFINITE_BLOCK ? n : b0 + DS_NONFINITE_BLOCK;
   for (size_t i = b0; i < b1; i++)
     if (!isfinite(x[i])) {
       rec[0] = *step;
@@ -110,7 +112,5 @@ void monitor_nonfinite_cpu(int64_t *rec, const float *x, size_t n, const int64_t
   nonfinite_job j = {.x = x, .n = n};
   for (int q = 0; q < DS_POOL_PARTS_MAX; q++) j.first_bad[q] = n;
   ds_cpu_parallel(nonfinite_part, &j, n / 4);
-  size_t b0 = n;
-  for (int q = 0; q < DS_POOL_PARTS_MAX && b0 == n; q++) b0 = j.first_bad[q]; /* parts run in index order */
-  monitor_nonfinite_block_cpu(rec, x, b0, n - b0 < DS_NONFINITE_BLOCK ? n : b0 + DS_NONFINITE_BLOCK, step);
+  monitor_nonfinite_record_cpu(rec, x, n, j.first_bad, step);
 }

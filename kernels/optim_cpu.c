@@ -128,8 +128,5 @@ void optim_step_cpu(const ds_optim_buffers *buf, size_t n, size_t n_decay,
   optim_job j = {&b, cfg, s, n, cfg->decay_all ? n : (n_decay < n ? n_decay : n), clip_coef, {0}};
   for (int q = 0; check && q < DS_POOL_PARTS_MAX; q++) j.first_bad[q] = n;
   ds_cpu_parallel(optim_part, &j, 4 * n);
-  if (!check) return;
-  size_t b0 = n;
-  for (int q = 0; q < DS_POOL_PARTS_MAX && b0 == n; q++) b0 = j.first_bad[q]; /* parts run in index order */
-  if (b0 < n) monitor_nonfinite_block_cpu(b.nonfinite, b.grad, b0, n - b0 < DS_NONFINITE_BLOCK ? n : b0 + DS_NONFINITE_BLOCK, b.update);
+  if (check) monitor_nonfinite_record_cpu(b.nonfinite, b.grad, n, j.first_bad, b.update);
 }

@@ -256,19 +256,15 @@ const ds_backend *ds_backend_cpu(void);
  * OpenBLAS blocks each thread's share of a GEMM by its size. With the
  * built-in C GEMM the thread count does not change the bits. */
 int ds_backend_cpu_threads(void);
-/* The OPENBLAS_CORETYPE that would give this CPU its own GEMM kernels
- * ("SkylakeX" for AVX-512, "Haswell" for AVX2 + FMA) when OpenBLAS did not
- * recognise the CPU and fell back to its SSE3 "Prescott" kernels (2-3x slower:
- * Debian 12's OpenBLAS 0.3.21 on a 5th-generation Xeon); NULL when the choice
- * is already right, or the build has no OpenBLAS. OpenBLAS reads the variable
- * once, when it loads, so a program must set it before it starts (the
- * descent binary re-executes itself once with it set). Static string. */
-const char *ds_backend_cpu_blas_coretype(void);
-/* Call first thing in main(argc, argv): when ds_backend_cpu_blas_coretype()
- * names better kernels and OPENBLAS_CORETYPE is unset, set it (and
- * DESCENT_OPENBLAS_CORETYPE to the value and this process's id, so that
- * `descent --version` can say who chose) and execute the same program again with the same argv
- * (/proc/self/exe: Linux); returns without doing anything otherwise, when
+/* Call first thing in main(argc, argv). OpenBLAS chooses its kernels once,
+ * when it loads; one older than the CPU does not recognise it and falls back
+ * to its SSE3 "Prescott" kernels (2-3x slower: Debian 12's OpenBLAS 0.3.21 on
+ * a 5th-generation Xeon). When it did, the CPU has better ones ("SkylakeX"
+ * for AVX-512, "Haswell" for AVX2 + FMA) and OPENBLAS_CORETYPE is unset, this
+ * sets it (and DESCENT_OPENBLAS_CORETYPE to the value and this process's id,
+ * so that `descent --version` can say who chose) and executes the same
+ * program again with the same argv (/proc/self/exe: Linux). It returns
+ * without doing anything otherwise, when
  * the program was started through the dynamic loader (`ld.so program`, where
  * /proc/self/exe is the loader), or when the exec fails. A user who wants
  * OpenBLAS's own choice sets OPENBLAS_CORETYPE=Prescott. The descent binary
